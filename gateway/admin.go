@@ -1,0 +1,59 @@
+package gateway
+
+import (
+	"fmt"
+	"net/http"
+	"runtime"
+
+	"github.com/VictoriaMetrics/metrics"
+)
+
+// adminMux serves the operator endpoint (SPEC §8): liveness, readiness and
+// Prometheus metrics. It is bound to 127.0.0.1 by default: keep it private.
+func (s *Server) adminMux() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !s.Ready() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "not ready: listeners are starting or the gateway is shutting down")
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		s.metrics.WritePrometheus(w)
+		metrics.WriteProcessMetrics(w)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "isthmus %s\n\n/livez    liveness\n/readyz   readiness (every listener up)\n/metrics  Prometheus metrics\n", s.build.Version)
+	})
+	return mux
+}
+
+func (s *Server) registerMetrics() {
+	m := s.metrics
+	m.NewGauge(fmt.Sprintf(`isthmus_build_info{version=%q,commit=%q,go_version=%q}`, s.build.Version, s.build.Commit, runtime.Version()),
+		func() float64 { return 1 })
+	m.NewGauge(`isthmus_ready`, func() float64 {
+		if s.Ready() {
+			return 1
+		}
+		return 0
+	})
+	s.reloadOK = m.NewCounter(`isthmus_config_reloads_total{result="ok"}`)
+	s.reloadFailed = m.NewCounter(`isthmus_config_reloads_total{result="error"}`)
+}
+
+// ReloadFailed counts a reload that did not get as far as Reload (invalid file).
+func (s *Server) ReloadFailed() { s.reloadFailed.Inc() }

@@ -1,0 +1,131 @@
+package mqtt
+
+import (
+	"bytes"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// hook is the broker's single mochi hook: authentication, limits mochi does not
+// enforce itself, and metrics.
+type hook struct {
+	mochi.HookBase
+	b *Broker
+}
+
+func (h *hook) ID() string { return "isthmus" }
+
+func (h *hook) Provides(b byte) bool {
+	return bytes.Contains([]byte{
+		mochi.OnConnectAuthenticate,
+		mochi.OnACLCheck,
+		mochi.OnConnect,
+		mochi.OnPublish,
+		mochi.OnPublishDropped,
+		mochi.OnQosDropped,
+	}, []byte{b})
+}
+
+// OnConnectAuthenticate admits every client: only anonymous access exists in
+// this version (devices and credentials arrive with issue 6).
+func (h *hook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool { return true }
+
+// OnACLCheck allows every topic for the same reason.
+func (h *hook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool { return true }
+
+// OnConnect lowers an MQTT 5 client's keepalive to KeepaliveMax and tells the
+// client through the Server Keep Alive property [MQTT-3.2.2-21]. 3.1.1 has no
+// such property, so a 3.1.1 client keeps its own value.
+func (h *hook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
+	max := h.b.opts.KeepaliveMax
+	if max <= 0 || pk.ProtocolVersion < 5 {
+		return nil
+	}
+	limit := uint16(min(max/time.Second, 65535))
+	if cl.State.Keepalive == 0 || cl.State.Keepalive > limit {
+		cl.State.Keepalive = limit
+		cl.State.ServerKeepalive = true
+	}
+	return nil
+}
+
+// OnPublish enforces the retained-message cap: mochi has none. A retained
+// publish to a new topic when the store is full is delivered but not retained,
+// and counted as dropped (reason retained_limit), as EMQX does.
+func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
+	max := h.b.opts.RetainedMax
+	if max > 0 && pk.FixedHeader.Retain && len(pk.Payload) > 0 {
+		retained := h.b.srv.Topics.Retained
+		if retained.Len() >= max {
+			if _, exists := retained.Get(pk.TopicName); !exists {
+				pk.FixedHeader.Retain = false
+				h.b.m.dropped("retained_limit")
+				h.b.log.Warn("retained message store full; message delivered but not retained",
+					"client_id", cl.ID, "limit", max)
+			}
+		}
+	}
+	return pk, nil
+}
+
+// OnPublishDropped: the client's write queue was full.
+func (h *hook) OnPublishDropped(cl *mochi.Client, pk packets.Packet) {
+	h.b.m.dropped("write_queue_full")
+}
+
+// OnQosDropped: an inflight QoS > 0 message expired or exceeded its resends.
+func (h *hook) OnQosDropped(cl *mochi.Client, pk packets.Packet) {
+	h.b.m.dropped("inflight_expired")
+}
+
+// brokerMetrics are the MQTT side's metrics. Names follow SPEC §8: isthmus_
+// prefix, _total for counters, no client or topic labels.
+type brokerMetrics struct {
+	set      *metrics.Set
+	accepted *metrics.Counter
+}
+
+func newBrokerMetrics(set *metrics.Set, b *Broker) *brokerMetrics {
+	m := &brokerMetrics{set: set}
+	m.accepted = set.NewCounter(`isthmus_connections_accepted_total{protocol="mqtt"}`)
+	for i, t := range transports {
+		a := &b.active[i]
+		set.NewGauge(`isthmus_connections{protocol="mqtt",transport="`+t+`"}`, func() float64 { return float64(a.Load()) })
+	}
+	info := b.srv.Info
+	gauge := func(name string, v *int64) {
+		set.NewGauge(name, func() float64 { return float64(atomic.LoadInt64(v)) })
+	}
+	// mochi keeps these counters itself; export them instead of counting twice.
+	gauge(`isthmus_messages_received_total{protocol="mqtt"}`, &info.MessagesReceived)
+	gauge(`isthmus_messages_sent_total{protocol="mqtt"}`, &info.MessagesSent)
+	gauge(`isthmus_received_bytes_total{protocol="mqtt"}`, &info.BytesReceived)
+	gauge(`isthmus_sent_bytes_total{protocol="mqtt"}`, &info.BytesSent)
+	gauge(`isthmus_mqtt_retained_messages`, &info.Retained)
+	gauge(`isthmus_mqtt_inflight_messages`, &info.Inflight)
+	gauge(`isthmus_mqtt_subscriptions`, &info.Subscriptions)
+	// Register the fixed reasons up front so dashboards see zeros, not gaps.
+	for _, r := range []string{"write_queue_full", "retained_limit", "inflight_expired"} {
+		m.dropped0(r)
+	}
+	for _, r := range []string{"max_connections", "connect_timeout", "malformed", "packet_too_large", "unsupported_version", "panic"} {
+		m.rejected0(r)
+	}
+	return m
+}
+
+func (m *brokerMetrics) dropped0(reason string) *metrics.Counter {
+	return m.set.GetOrCreateCounter(`isthmus_messages_dropped_total{protocol="mqtt",reason="` + reason + `"}`)
+}
+
+func (m *brokerMetrics) dropped(reason string) { m.dropped0(reason).Inc() }
+
+func (m *brokerMetrics) rejected0(reason string) *metrics.Counter {
+	return m.set.GetOrCreateCounter(`isthmus_connections_rejected_total{protocol="mqtt",reason="` + reason + `"}`)
+}
+
+func (m *brokerMetrics) rejected(reason string) { m.rejected0(reason).Inc() }
