@@ -6,26 +6,30 @@ import "time"
 // has its defaults applied and has passed Validate; treat it as immutable: a
 // reload builds a new one.
 type Config struct {
-	Gateway    Gateway   `yaml:"gateway"`
-	Log        Log       `yaml:"log"`
-	MQTT       MQTT      `yaml:"mqtt"`
-	AMQP       AMQP      `yaml:"amqp"`
-	HTTP       HTTP      `yaml:"http"`
-	Admin      Admin     `yaml:"admin"`
-	Auth       Auth      `yaml:"auth"`
-	Queues     []Queue   `yaml:"queues"`
-	Uplinks    []Uplink  `yaml:"uplinks"`
-	Routes     []Route   `yaml:"routes"`
-	Unroutable string    `yaml:"unroutable"` // accept | release | reject; default accept
+	Gateway    Gateway  `yaml:"gateway"`
+	Log        Log      `yaml:"log"`
+	MQTT       MQTT     `yaml:"mqtt"`
+	AMQP       AMQP     `yaml:"amqp"`
+	HTTP       HTTP     `yaml:"http"`
+	Admin      Admin    `yaml:"admin"`
+	Auth       Auth     `yaml:"auth"`
+	Queues     []Queue  `yaml:"queues"`
+	Uplinks    []Uplink `yaml:"uplinks"`
+	Routes     []Route  `yaml:"routes"`
+	Unroutable string   `yaml:"unroutable"` // accept | release | reject; default accept
 
 	// Source is the file the config came from ("<default>" for the embedded one).
 	Source string `yaml:"-"`
+
+	// origin holds the source positions and which keys were written, for
+	// Defaults and Validate; nil for a Config built in code.
+	origin *origin
 }
 
 // Gateway holds process-wide settings.
 type Gateway struct {
 	ID              string        `yaml:"id"`               // default: hostname
-	DataDir         string        `yaml:"data_dir"`         // default: ./data
+	DataDir         string        `yaml:"data_dir"`         // default: ./data (working directory); written relative: to the config file
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"` // default: 10s
 }
 
@@ -36,6 +40,8 @@ type Log struct {
 }
 
 // TLS is a TLS listener or endpoint. ClientCA enables mutual TLS on listeners.
+// Relative Cert, Key and ClientCA paths in a file are relative to the file's
+// directory; Parse returns them joined to it.
 type TLS struct {
 	Listen   string `yaml:"listen"`
 	Cert     string `yaml:"cert"`
@@ -50,16 +56,16 @@ type Retained struct {
 
 // MQTT configures the embedded broker's listeners and limits.
 type MQTT struct {
-	Listen           string        `yaml:"listen"`             // "" disables; default ":1883"
+	Listen           string        `yaml:"listen"`             // "" or absent disables (no default)
 	TLS              *TLS          `yaml:"tls"`                // nil disables
 	MaxPacketSize    Size          `yaml:"max_packet_size"`    // default 1MiB
 	ConnectTimeout   time.Duration `yaml:"connect_timeout"`    // default 5s
 	MaxConnections   int           `yaml:"max_connections"`    // default 10000
 	SessionExpiryMax time.Duration `yaml:"session_expiry_max"` // default 24h
 	Retained         Retained      `yaml:"retained"`
-	WriteQueue       int           `yaml:"write_queue"`  // packets pending to one client before it is dropped; default 128
-	ReceiveMax       int           `yaml:"receive_max"`  // MQTT 5 receive maximum (inflight QoS>0 per client); default 1024
-	KeepaliveMax     time.Duration `yaml:"keepalive_max"` // upper bound granted to clients; default 0 = client's value
+	WriteQueue       int           `yaml:"write_queue"`   // packets pending to one client; beyond it new messages to it are dropped; default 128
+	ReceiveMax       int           `yaml:"receive_max"`   // MQTT 5 receive maximum (inflight QoS>0 per client); default 1024
+	KeepaliveMax     time.Duration `yaml:"keepalive_max"` // upper bound granted to MQTT 5 clients; default 0 = client's value
 }
 
 // AMQP configures the AMQP 1.0 server role (not implemented yet: issue 4/5).
@@ -76,10 +82,10 @@ type AMQP struct {
 
 // HTTP is the device-facing WebSocket endpoint.
 type HTTP struct {
-	Listen         string   `yaml:"listen"` // "" disables
-	TLS            *TLS     `yaml:"tls"`    // cert/key (client_ca optional); listen is unused here
+	Listen         string   `yaml:"listen"`          // "" disables
+	TLS            *TLS     `yaml:"tls"`             // cert/key (client_ca optional); listen is unused here
 	MQTTPath       string   `yaml:"mqtt_path"`       // default /mqtt
-	AMQPPath       string   `yaml:"amqp_path"`       // default /amqp (served once AMQP exists)
+	AMQPPath       string   `yaml:"amqp_path"`       // not supported yet: must be empty (no default until AMQP exists)
 	AllowedOrigins []string `yaml:"allowed_origins"` // empty: same-origin and non-browser clients only
 }
 
@@ -90,8 +96,8 @@ type Admin struct {
 
 // Auth selects how clients authenticate.
 type Auth struct {
-	Anonymous   bool   `yaml:"anonymous"`
-	DevicesFile string `yaml:"devices_file"` // not implemented yet: issue 6
+	Anonymous   bool   `yaml:"anonymous"`    // default false; must be true in this version
+	DevicesFile string `yaml:"devices_file"` // not implemented yet: issue 6; relative to the config file
 }
 
 // Queue is an AMQP node (SPEC §5.2; not implemented yet).
@@ -128,4 +134,5 @@ type Route struct {
 }
 
 // Size is a byte count written as 1048576, "512KiB", "1MiB", "2GiB" (also KB/MB/GB as powers of 1000, and B).
+// See ParseSize and Size.String.
 type Size int64

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	pahov3 "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.golang/paho"
+	pahov3 "github.com/eclipse/paho.mqtt.golang"
 )
 
 // TestMQTT311QoS: paho 3.1.1 publishes at QoS 0, 1 and 2; a QoS 2 subscriber

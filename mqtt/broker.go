@@ -41,6 +41,10 @@ const preConnectSlack = 64
 // goodbyeTimeout bounds the write of the shutdown DISCONNECT to one client.
 const goodbyeTimeout = time.Second
 
+// maxInflight bounds the QoS > 0 messages stored for one client; beyond it new
+// ones are dropped (isthmus_messages_dropped_total{reason="inflight_full"}).
+const maxInflight = 1024
+
 // Options configures a Broker. Zero values take the defaults noted.
 type Options struct {
 	MaxPacketSize    int           // bytes, fixed header included; default 1 MiB
@@ -115,10 +119,20 @@ func New(opts Options) (*Broker, error) {
 	caps.MaximumClientWritesPending = int32(opts.WriteQueue)
 	caps.MaximumSessionExpiryInterval = uint32(min(opts.SessionExpiryMax/time.Second, math.MaxUint32))
 	caps.ReceiveMaximum = uint16(opts.ReceiveMax)
+	// Messages without an expiry never expire, as on Mosquitto; mochi's
+	// default would stamp every MQTT 5 delivery with a 24h expiry.
+	caps.MaximumMessageExpiryInterval = 0
+	// QoS > 0 messages stored per client, offline sessions included (mochi's
+	// default, 8192, is a lot of memory per client on a Pi; Mosquitto's
+	// max_queued_messages is 1000).
+	caps.MaximumInflight = maxInflight
+	// mochi copies a PUBLISH's user properties onto its PUBACK; MQTT.js
+	// rejects such acks ("Invalid puback reason code").
+	caps.Compatibilities.NoInheritedPropertiesOnAck = true
 	b.srv = mochi.New(&mochi.Options{
 		Capabilities: caps,
 		// mochi logs routine events at info; keep them at debug level here.
-		Logger:                 slog.New(demote{opts.Logger.Handler()}).With("component", "mochi"),
+		Logger:                 slog.New(demote{opts.Logger.Handler()}),
 		SysTopicResendInterval: 10, // seconds, as Mosquitto's sys_interval; a Pi need not wake every second
 		InlineClient:           true,
 		// Small per-client buffers: packets already arrive framed from wire.Conn.
@@ -368,3 +382,9 @@ func (d demote) Handle(ctx context.Context, r slog.Record) error {
 
 func (d demote) WithAttrs(as []slog.Attr) slog.Handler { return demote{d.Handler.WithAttrs(as)} }
 func (d demote) WithGroup(g string) slog.Handler       { return demote{d.Handler.WithGroup(g)} }
+
+// ClientConnected reports whether a client with this id is connected now.
+func (b *Broker) ClientConnected(id string) bool {
+	cl, ok := b.srv.Clients.Get(id)
+	return ok && !cl.Closed()
+}

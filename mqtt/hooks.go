@@ -105,6 +105,7 @@ func newBrokerMetrics(set *metrics.Set, b *Broker) *brokerMetrics {
 	gauge(`isthmus_messages_sent_total{protocol="mqtt"}`, &info.MessagesSent)
 	gauge(`isthmus_received_bytes_total{protocol="mqtt"}`, &info.BytesReceived)
 	gauge(`isthmus_sent_bytes_total{protocol="mqtt"}`, &info.BytesSent)
+	gauge(`isthmus_messages_dropped_total{protocol="mqtt",reason="inflight_full"}`, &info.InflightDropped)
 	gauge(`isthmus_mqtt_retained_messages`, &info.Retained)
 	gauge(`isthmus_mqtt_inflight_messages`, &info.Inflight)
 	gauge(`isthmus_mqtt_subscriptions`, &info.Subscriptions)

@@ -1,0 +1,89 @@
+package config
+
+import (
+	"os"
+	"time"
+)
+
+// Default values, also written in default.yaml (a test keeps the two equal).
+const (
+	DefaultDataDir          = "./data"
+	DefaultShutdownTimeout  = 10 * time.Second
+	DefaultMaxPacketSize    = Size(1 << 20)
+	DefaultConnectTimeout   = 5 * time.Second
+	DefaultMaxConnections   = 10000
+	DefaultSessionExpiryMax = 24 * time.Hour
+	DefaultRetainedMax      = 10000
+	DefaultWriteQueue       = 128
+	DefaultReceiveMax       = 1024
+	DefaultMQTTPath         = "/mqtt"
+	DefaultAdminListen      = "127.0.0.1:8081"
+	DefaultUnroutable       = "accept"
+	DefaultLogLevel         = "info"
+)
+
+// Defaults fills in every default, in this one place (SPEC §3). For a Config
+// from Parse, a key that the file does not contain gets its default and a key
+// written with a value keeps it, even a zero value, which Validate then judges
+// (`max_connections: 0` is an error, not 10000). For a Config built in code,
+// every zero field gets its default.
+//
+// Listen addresses have no default, so a listener the file does not mention is
+// off, with one exception: admin.listen defaults to 127.0.0.1:8081 (write
+// `listen: ""` to turn it off). data_dir's default ./data is relative to the
+// working directory, not to the config file.
+func Defaults(c *Config) {
+	unset := func(path string, zero bool) bool { return zero && !c.origin.present(path) }
+	if unset("gateway.id", c.Gateway.ID == "") {
+		c.Gateway.ID = hostname()
+	}
+	if unset("gateway.data_dir", c.Gateway.DataDir == "") {
+		c.Gateway.DataDir = DefaultDataDir
+	}
+	if unset("gateway.shutdown_timeout", c.Gateway.ShutdownTimeout == 0) {
+		c.Gateway.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if unset("log.level", c.Log.Level == "") {
+		c.Log.Level = DefaultLogLevel
+	}
+	m := &c.MQTT
+	if unset("mqtt.max_packet_size", m.MaxPacketSize == 0) {
+		m.MaxPacketSize = DefaultMaxPacketSize
+	}
+	if unset("mqtt.connect_timeout", m.ConnectTimeout == 0) {
+		m.ConnectTimeout = DefaultConnectTimeout
+	}
+	if unset("mqtt.max_connections", m.MaxConnections == 0) {
+		m.MaxConnections = DefaultMaxConnections
+	}
+	if unset("mqtt.session_expiry_max", m.SessionExpiryMax == 0) {
+		m.SessionExpiryMax = DefaultSessionExpiryMax
+	}
+	if unset("mqtt.retained.max", m.Retained.Max == 0) {
+		m.Retained.Max = DefaultRetainedMax
+	}
+	if unset("mqtt.write_queue", m.WriteQueue == 0) {
+		m.WriteQueue = DefaultWriteQueue
+	}
+	if unset("mqtt.receive_max", m.ReceiveMax == 0) {
+		m.ReceiveMax = DefaultReceiveMax
+	}
+	if unset("http.mqtt_path", c.HTTP.MQTTPath == "") {
+		c.HTTP.MQTTPath = DefaultMQTTPath
+	}
+	if unset("admin.listen", c.Admin.Listen == "") {
+		c.Admin.Listen = DefaultAdminListen
+	}
+	if unset("unroutable", c.Unroutable == "") {
+		c.Unroutable = DefaultUnroutable
+	}
+}
+
+// hostname is gateway.id's default. A machine without a usable hostname still
+// gets a valid id.
+func hostname() string {
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "isthmus"
+}

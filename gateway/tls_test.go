@@ -1,0 +1,127 @@
+package gateway
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	pahov3 "github.com/eclipse/paho.mqtt.golang"
+)
+
+// testPKI is a throwaway CA with a server certificate for 127.0.0.1 and a
+// client certificate, written as PEM files.
+type testPKI struct {
+	dir                       string
+	caFile, certFile, keyFile string
+	pool                      *x509.CertPool
+	client                    tls.Certificate
+}
+
+func newPKI(t *testing.T) *testPKI {
+	t.Helper()
+	dir := t.TempDir()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "isthmus test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	issue := func(cn string, usage x509.ExtKeyUsage, ip bool) ([]byte, *ecdsa.PrivateKey) {
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
+		}
+		if ip {
+			tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der, key
+	}
+	p := &testPKI{dir: dir, pool: x509.NewCertPool()}
+	p.pool.AddCert(ca)
+	write := func(name, typ string, der []byte) string {
+		f := filepath.Join(dir, name)
+		if err := os.WriteFile(f, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	p.caFile = write("ca.crt", "CERTIFICATE", caDER)
+	srvDER, srvKey := issue("127.0.0.1", x509.ExtKeyUsageServerAuth, true)
+	p.certFile = write("server.crt", "CERTIFICATE", srvDER)
+	keyDER, _ := x509.MarshalECPrivateKey(srvKey)
+	p.keyFile = write("server.key", "EC PRIVATE KEY", keyDER)
+	cliDER, cliKey := issue("sensor-42", x509.ExtKeyUsageClientAuth, false)
+	p.client = tls.Certificate{Certificate: [][]byte{cliDER}, PrivateKey: cliKey}
+	return p
+}
+
+// TestTLSAndMutualTLS: mqtts with a client CA accepts a client certificate
+// from that CA and refuses a client without one, and TLS below 1.2; wss
+// carries MQTT over WebSocket over TLS.
+func TestTLSAndMutualTLS(t *testing.T) {
+	p := newPKI(t)
+	g := startGateway(t, "mqtt:\n  listen: 127.0.0.1:0\n  tls: {listen: 127.0.0.1:0, cert: "+p.certFile+", key: "+p.keyFile+", client_ca: "+p.caFile+"}\n"+
+		"http:\n  listen: 127.0.0.1:0\n  tls: {cert: "+p.certFile+", key: "+p.keyFile+"}\n")
+	if g.mqtts == "" {
+		t.Fatal("no mqtt.tls.listen bound")
+	}
+	got := make(chan pahov3.Message, 2)
+	good := v3(t, g.mqtts, "mtls-client", func(o *pahov3.ClientOptions) {
+		o.Servers = nil
+		o.AddBroker("ssl://" + g.mqtts)
+		o.SetTLSConfig(&tls.Config{RootCAs: p.pool, Certificates: []tls.Certificate{p.client}})
+	})
+	wait(t, good.Subscribe("secure/#", 1, func(_ pahov3.Client, m pahov3.Message) { got <- m }), "subscribe over TLS")
+
+	// wss: paho over WebSocket over TLS, server-authenticated only.
+	web := v3(t, g.http, "wss-client", func(o *pahov3.ClientOptions) {
+		o.Servers = nil
+		o.AddBroker("wss://" + g.http + "/mqtt")
+		o.SetTLSConfig(&tls.Config{RootCAs: p.pool})
+	})
+	wait(t, web.Publish("secure/x", 1, false, "over wss"), "publish over wss")
+	if m := recv(t, got, "message over mTLS"); string(m.Payload()) != "over wss" {
+		t.Fatalf("got %q", m.Payload())
+	}
+	if v := g.metric(t, `isthmus_connections{protocol="mqtt",transport="wss"}`); v != 1 {
+		t.Errorf("wss connections gauge = %v, want 1", v)
+	}
+
+	for name, conf := range map[string]*tls.Config{
+		"no client certificate": {RootCAs: p.pool},
+		"TLS 1.1":               {RootCAs: p.pool, Certificates: []tls.Certificate{p.client}, MaxVersion: tls.VersionTLS11},
+	} {
+		c, err := tls.Dial("tcp", g.mqtts, conf)
+		if err == nil {
+			// TLS 1.3 reports a missing client certificate on first read.
+			c.SetDeadline(time.Now().Add(3 * time.Second))
+			c.Write(connectV4("intruder", 30, nil))
+			_, err = c.Read(make([]byte, 4))
+			c.Close()
+		}
+		if err == nil {
+			t.Errorf("%s: connection was accepted", name)
+		}
+	}
+}
