@@ -1,9 +1,11 @@
 package gateway
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -104,29 +106,53 @@ func TestWill(t *testing.T) {
 }
 
 // TestPersistentSession: a clean-session=false client gets the QoS 1 messages
-// published while it was away, and the CONNACK says the session was present.
+// published while it was away, marked DUP-free first deliveries in their
+// original order [MQTT-4.6.0-1], with session present in the CONNACK. The
+// returning client reads raw packets so the broker's order is what is checked.
 func TestPersistentSession(t *testing.T) {
 	g := startGateway(t, "")
-	opts := func(o *pahov3.ClientOptions) { o.SetCleanSession(false) }
-	first := v3(t, g.mqtt, "durable", opts)
+	first := v3(t, g.mqtt, "durable", func(o *pahov3.ClientOptions) { o.SetCleanSession(false) })
 	wait(t, first.Subscribe("jobs/#", 1, nil), "subscribe")
 	first.Disconnect(100)
+	eventually(t, "first session offline", func() bool { return !g.broker.ClientConnected("durable") })
 
 	pub := v3(t, g.mqtt, "pub", nil)
-	for i := 0; i < 3; i++ {
+	const n = 20 // stored in the same second: mochi alone resends them in random order
+	for i := 0; i < n; i++ {
 		wait(t, pub.Publish(fmt.Sprintf("jobs/%d", i), 1, false, "job"), "publish")
 	}
-	got := make(chan pahov3.Message, 10)
-	again := v3(t, g.mqtt, "durable", func(o *pahov3.ClientOptions) {
-		o.SetCleanSession(false)
-		o.SetDefaultPublishHandler(func(_ pahov3.Client, m pahov3.Message) { got <- m })
-	})
-	_ = again
-	for i := 0; i < 3; i++ {
-		m := recv(t, got, "queued message")
-		if m.Topic() != fmt.Sprintf("jobs/%d", i) {
-			t.Fatalf("message %d topic %q", i, m.Topic())
+	// mochi writes a PUBACK before it hands the message to subscribers, and
+	// handles one client's packets in order: once this ack is back, the 20
+	// messages above are stored for the offline session.
+	wait(t, pub.Publish("sentinel", 1, false, "x"), "sentinel publish")
+	c := dial(t, g.mqtt)
+	connect := connectV4("durable", 30, nil)
+	connect[9] = 0 // clean session off
+	c.Write(connect)
+	r := bufio.NewReader(c)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	read := func() (byte, []byte) {
+		typ, err := r.ReadByte()
+		if err != nil {
+			t.Fatalf("read: %v", err)
 		}
+		n, _ := r.ReadByte()
+		body := make([]byte, n)
+		if _, err := io.ReadFull(r, body); err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		return typ, body
+	}
+	if typ, body := read(); typ != 0x20 || body[0] != 1 || body[1] != 0 {
+		t.Fatalf("CONNACK %x %x, want session present", typ, body)
+	}
+	for i := 0; i < n; i++ {
+		typ, body := read()
+		tl := int(body[0])<<8 | int(body[1])
+		if typ>>4 != 3 || string(body[2:2+tl]) != fmt.Sprintf("jobs/%d", i) {
+			t.Fatalf("delivery %d: packet %x topic %q", i, typ, body[2:2+tl])
+		}
+		c.Write([]byte{0x40, 2, body[2+tl], body[3+tl]}) // PUBACK
 	}
 }
 

@@ -388,3 +388,6 @@ func (b *Broker) ClientConnected(id string) bool {
 	cl, ok := b.srv.Clients.Get(id)
 	return ok && !cl.Closed()
 }
+
+// Sockets returns the number of open sockets, before and after CONNECT.
+func (b *Broker) Sockets() int64 { return b.sockets.Load() }

@@ -27,6 +27,7 @@ func (h *hook) Provides(b byte) bool {
 		mochi.OnPublish,
 		mochi.OnPublishDropped,
 		mochi.OnQosDropped,
+		mochi.OnSessionEstablish,
 	}, []byte{b})
 }
 
