@@ -213,7 +213,7 @@ func (b *Broker) admit(c net.Conn) bool {
 
 func (b *Broker) serve(c net.Conn, transport string) (err error) {
 	idx := transportIndex(transport)
-	b.active[idx].Add(1)
+	connected := false
 	defer func() {
 		if p := recover(); p != nil {
 			// A panic in mochi must cost one connection, never the process.
@@ -222,7 +222,9 @@ func (b *Broker) serve(c net.Conn, transport string) (err error) {
 			err = fmt.Errorf("mqtt: panic: %v", p)
 		}
 		c.Close()
-		b.active[idx].Add(-1)
+		if connected {
+			b.active[idx].Add(-1)
+		}
 		b.sockets.Add(-1)
 		b.mu.Lock()
 		delete(b.conns, c)
@@ -238,10 +240,18 @@ func (b *Broker) serve(c net.Conn, transport string) (err error) {
 			b.log.Debug("MQTT packet refused; connection closed", "remote", c.RemoteAddr().String(), "transport", transport, "reason_code", e.Reason, "error", e.Msg)
 		},
 	})
-	err = b.srv.EstablishConnection(transport, gc)
-	if err != nil && isTimeout(err) && gc.Version() == 0 {
-		b.m.rejected("connect_timeout")
+	// mochi sees the socket only once a valid CONNECT is in: until then a
+	// connection costs a goroutine and a small buffer, no broker state.
+	if err := gc.Handshake(); err != nil {
+		if errors.Is(err, wire.ErrConnectTimeout) {
+			b.m.rejected("connect_timeout")
+		}
+		b.log.Debug("MQTT connection closed before CONNECT", "remote", c.RemoteAddr().String(), "transport", transport, "error", err)
+		return err
 	}
+	connected = true
+	b.active[idx].Add(1)
+	err = b.srv.EstablishConnection(transport, gc)
 	b.log.Debug("MQTT connection closed", "remote", c.RemoteAddr().String(), "transport", transport, "error", err)
 	return err
 }
@@ -355,11 +365,6 @@ func rejectReason(e *wire.Error) string {
 	default:
 		return "malformed"
 	}
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // demote lowers mochi's info records to debug: mochi announces routine events

@@ -76,6 +76,30 @@ func NewConn(c net.Conn, cfg Config) *Conn {
 	return wc
 }
 
+// Handshake reads and validates the client's first packet, its CONNECT,
+// ahead of the consumer, which then reads it as usual. A caller that hands
+// the connection to the broker only after Handshake returned nil makes a
+// socket that never sends a valid CONNECT (silent, dripping, oversized,
+// malformed) cost this Conn alone. A refusal or the connect timeout is
+// answered and the connection closed, as Read would do.
+func (c *Conn) Handshake() error {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.rerr != nil {
+		return c.rerr
+	}
+	if len(c.pending) > 0 || c.Version() != 0 {
+		return nil
+	}
+	pkt, err := c.rd.Next()
+	if err != nil {
+		return c.terminate(err)
+	}
+	c.accepted(pkt)
+	c.pending = pkt
+	return nil
+}
+
 // NetConn returns the underlying connection.
 func (c *Conn) NetConn() net.Conn { return c.nc }
 

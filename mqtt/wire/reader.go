@@ -9,6 +9,8 @@ const (
 	// initialBufSize is the buffer a Reader starts with and what it keeps
 	// between packets: a few small packets per read call.
 	initialBufSize = 2048
+	// connectBufSize is the buffer a Reader starts with before CONNECT.
+	connectBufSize = 256
 	// keepBufSize bounds the buffer kept after a large packet; a larger one is
 	// dropped as soon as its packet has been consumed.
 	keepBufSize = 32 << 10
@@ -152,7 +154,13 @@ func (r *Reader) fill(k int) error {
 			return err
 		}
 		if r.buf == nil {
-			r.buf = make([]byte, initialBufSize)
+			size := initialBufSize
+			if r.version == 0 {
+				// Before CONNECT: most CONNECTs fit, and a socket that never
+				// sends one should cost little; larger ones grow the buffer.
+				size = connectBufSize
+			}
+			r.buf = make([]byte, max(size, min(k, initialBufSize)))
 		}
 		if r.r > 0 && len(r.buf)-r.r < k {
 			// The packet does not fit where it starts: move it to the front.
