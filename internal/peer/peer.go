@@ -1,7 +1,33 @@
-// Package peer finds the real protocol peers that tests run against
-// (mosquitto clients, Qpid Proton, Node.js with MQTT.js and rhea). A missing
-// peer skips the test with the package to install; under CI=true it fails the
-// test instead, so CI can never pass by skipping.
+// Package peer finds and runs the real protocol peers that tests run against
+// (mosquitto clients, Qpid Proton, Node.js with MQTT.js and rhea, RabbitMQ).
+// A missing peer skips the test with the package to install; under CI=true it
+// fails the test instead, so CI can never pass by skipping.
+//
+// Launchers start a peer on 127.0.0.1, wait until it is ready, and stop it by
+// process group in t.Cleanup; they return a *Proc (Addr, URL, output,
+// JSON events):
+//
+//	StartProtonBroker   testdata/proton/broker.py (Qpid Proton Python)
+//	RunProtonClient     testdata/proton/client.py, to completion
+//	StartProtonClient   the same, in the background
+//	ProtonC             a Proton C example, built once into the user cache
+//	StartProtonCBroker  Proton C's example broker
+//	RunProtonC          a Proton C example (send, receive, ...), to completion
+//	StartRheaServer     testdata/node/rhea_server.js (TCP, optional WebSocket)
+//	RunRheaClient       testdata/node/rhea_client.js, to completion
+//	StartRheaClient     the same, in the background
+//	StartRabbitMQ       a private RabbitMQ 3.10 node with AMQP 1.0, per test
+//	SharedRabbitMQ      one such node per test binary (see StopSharedRabbitMQ)
+//	Start               any other command, with the same lifecycle
+//
+// The Proton and rhea clients print one JSON object per line ("connected",
+// "attached", "sent", "delivered", "message", "drained", "error", then
+// "summary"); Filter and Summary pick them out.
+//
+// Peer processes run in their own process group, which Stop signals (SIGTERM,
+// then SIGKILL after 5 s). On Linux the direct child also gets a
+// parent-death SIGKILL, so a test binary that panics or hits -timeout does
+// not leave brokers behind.
 package peer
 
 import (
