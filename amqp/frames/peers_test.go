@@ -1,6 +1,8 @@
 package frames
 
 import (
+	"github.com/isthmus-iot/isthmus/internal/peer"
+
 	"bytes"
 	"context"
 	"net"
@@ -13,13 +15,10 @@ import (
 )
 
 // requirePeer skips a test whose external peer is missing, naming the Debian package to install,
-// and fails instead when CI=true (COMMON.md: real peers are mandatory in CI).
+// and fails instead when CI=true (real peers are mandatory in CI).
 func requirePeer(t *testing.T, what, pkg string) {
 	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is missing: install Debian package %s", what, pkg)
-	}
-	t.Skipf("%s is missing: install Debian package %s", what, pkg)
+	peer.Missing(t, what, "the Debian package "+pkg)
 }
 
 // protonPython returns a python3 that can import proton (python3-qpid-proton), trying PATH first and
