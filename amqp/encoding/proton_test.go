@@ -1,8 +1,6 @@
 package encoding
 
 import (
-	"github.com/isthmus-iot/isthmus/internal/peer"
-
 	"bufio"
 	"bytes"
 	"encoding/hex"
@@ -17,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/isthmus-iot/isthmus/internal/peer"
 )
 
 // protonPeer is one long-lived python3 process running testdata/proton_codec.py: Qpid Proton's

@@ -1,8 +1,6 @@
 package frames
 
 import (
-	"github.com/isthmus-iot/isthmus/internal/peer"
-
 	"bytes"
 	"context"
 	"net"
@@ -12,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/isthmus-iot/isthmus/internal/peer"
 )
 
 // requirePeer skips a test whose external peer is missing, naming the Debian package to install,
