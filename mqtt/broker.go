@@ -57,6 +57,9 @@ type Options struct {
 	KeepaliveMax     time.Duration // MQTT 5 only: larger client keepalives are lowered to this (server keep alive); 0 = off
 	Logger           *slog.Logger  // default: discard
 	Metrics          *metrics.Set  // where the isthmus_* MQTT metrics are registered; nil = a private set
+	// Interceptor, if set, sees every client PUBLISH first and decides when
+	// QoS 1 and 2 messages are acknowledged (see Interceptor). Nil: a plain broker.
+	Interceptor Interceptor
 }
 
 func (o *Options) setDefaults() {
@@ -89,10 +92,11 @@ func (o *Options) setDefaults() {
 // Broker is the embedded MQTT broker. Create it with New, feed it listeners
 // with Serve and single connections with ServeConn, stop it with Shutdown.
 type Broker struct {
-	opts Options
-	log  *slog.Logger
-	srv  *mochi.Server
-	m    *brokerMetrics
+	opts      Options
+	log       *slog.Logger
+	srv       *mochi.Server
+	m         *brokerMetrics
+	intercept *interception // nil without Options.Interceptor
 
 	closing atomic.Bool
 	sockets atomic.Int64 // open sockets, before and after CONNECT
@@ -140,6 +144,9 @@ func New(opts Options) (*Broker, error) {
 		ClientNetWriteBufferSize: 2048,
 	})
 	b.m = newBrokerMetrics(opts.Metrics, b)
+	if opts.Interceptor != nil {
+		b.intercept = newInterception(b, opts.Interceptor)
+	}
 	if err := b.srv.AddHook(&hook{b: b}, nil); err != nil {
 		return nil, fmt.Errorf("mqtt: add hook: %w", err)
 	}

@@ -28,6 +28,7 @@ func (h *hook) Provides(b byte) bool {
 		mochi.OnPublishDropped,
 		mochi.OnQosDropped,
 		mochi.OnSessionEstablish,
+		mochi.OnDisconnect,
 	}, []byte{b})
 }
 
@@ -58,6 +59,10 @@ func (h *hook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
 // publish to a new topic when the store is full is delivered but not retained,
 // and counted as dropped (reason retained_limit), as EMQX does.
 func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
+	x := h.b.intercept
+	if x != nil && x.reinjected(cl, pk) {
+		return pk, nil
+	}
 	max := h.b.opts.RetainedMax
 	if max > 0 && pk.FixedHeader.Retain && len(pk.Payload) > 0 {
 		retained := h.b.srv.Topics.Retained
@@ -70,7 +75,17 @@ func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, e
 			}
 		}
 	}
+	if x != nil && !cl.Net.Inline {
+		return x.onPublish(cl, pk)
+	}
 	return pk, nil
+}
+
+// OnDisconnect forgets the unsettled publishes of a session that ended.
+func (h *hook) OnDisconnect(cl *mochi.Client, err error, expire bool) {
+	if x := h.b.intercept; x != nil && expire {
+		x.forget(cl.ID)
+	}
 }
 
 // OnPublishDropped: the client's write queue was full.
