@@ -97,6 +97,7 @@ type Broker struct {
 	srv       *mochi.Server
 	m         *brokerMetrics
 	intercept *interception // nil without Options.Interceptor
+	stash     outboundStash // see collide.go
 
 	closing atomic.Bool
 	sockets atomic.Int64 // open sockets, before and after CONNECT

@@ -29,6 +29,8 @@ func (h *hook) Provides(b byte) bool {
 		mochi.OnQosDropped,
 		mochi.OnSessionEstablish,
 		mochi.OnDisconnect,
+		mochi.OnPacketRead,
+		mochi.OnPacketProcessed,
 	}, []byte{b})
 }
 
@@ -126,7 +128,7 @@ func newBrokerMetrics(set *metrics.Set, b *Broker) *brokerMetrics {
 	gauge(`isthmus_mqtt_inflight_messages`, &info.Inflight)
 	gauge(`isthmus_mqtt_subscriptions`, &info.Subscriptions)
 	// Register the fixed reasons up front so dashboards see zeros, not gaps.
-	for _, r := range []string{"write_queue_full", "retained_limit", "inflight_expired"} {
+	for _, r := range []string{"write_queue_full", "retained_limit", "inflight_expired", "packet_id_collision"} {
 		m.dropped0(r)
 	}
 	for _, r := range []string{"max_connections", "connect_timeout", "malformed", "packet_too_large", "unsupported_version", "panic"} {

@@ -175,8 +175,12 @@ func (x *interception) release(clientID string, cl *mochi.Client, connected bool
 		// mochi now does what it does for any publish: retain, PUBACK or
 		// PUBREC (recorded in the client's inflight so PUBREL gets PUBCOMP),
 		// and fan-out to MQTT subscribers.
+		out, collides := takeOutbound(cl, r.pk)
 		if err := x.b.srv.InjectPacket(cl, r.pk); err != nil {
 			x.b.log.Debug("releasing an accepted publish failed", "client_id", clientID, "error", err)
+		}
+		if collides {
+			x.b.restoreOutbound(cl, out)
 		}
 		return
 	}
