@@ -98,6 +98,7 @@ type Broker struct {
 	m         *brokerMetrics
 	intercept *interception // nil without Options.Interceptor
 	stash     outboundStash // see collide.go
+	gateway   *mochi.Client // the in-process client bridged messages are published as
 
 	closing atomic.Bool
 	sockets atomic.Int64 // open sockets, before and after CONNECT
@@ -144,6 +145,7 @@ func New(opts Options) (*Broker, error) {
 		ClientNetReadBufferSize:  1024,
 		ClientNetWriteBufferSize: 2048,
 	})
+	b.gateway = newGatewayClient(b.srv)
 	b.m = newBrokerMetrics(opts.Metrics, b)
 	if opts.Interceptor != nil {
 		b.intercept = newInterception(b, opts.Interceptor)
