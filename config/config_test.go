@@ -120,7 +120,7 @@ func TestErrorPositions(t *testing.T) {
 	}{
 		{"unknown nested key", "auth: {anonymous: true}\nmqtt:\n  tls:\n    cert_fle: x\n", "mqtt.tls.cert_fle", "cert_fle"},
 		{"wrong type is at the value", "auth: {anonymous: true}\nmqtt:\n  max_connections:   lots\n", "mqtt.max_connections", "lots"},
-		{"not supported is at the key", "auth: {anonymous: true}\namqp:\n  listen: \":5672\"\n", "amqp.listen", "listen"},
+		{"not supported is at the key", "auth: {anonymous: true}\nqueues:\n  - name: q\n", "queues", "queues"},
 		{"env error is at ${", "auth: {anonymous: true}\nmqtt: {listen: \"ab${NOPE}\"}\n", "mqtt.listen", "${NOPE}"},
 		{"column after a substitution maps back", "auth: {anonymous: true}\nmqtt: {listen: \"${ISTHMUS_SET}:1\", max_connections: x}\n", "mqtt.max_connections", "x}"},
 		{"column after $$ maps back", "auth: {anonymous: true}\ngateway: {id: a$$b, data_dir: \"\"}\n", "gateway.data_dir", `""}`},
@@ -186,11 +186,16 @@ func TestDefaultYAML(t *testing.T) {
 		MQTT: MQTT{Listen: "127.0.0.1:1883", MaxPacketSize: 1 << 20, ConnectTimeout: 5 * time.Second,
 			MaxConnections: 10000, SessionExpiryMax: 24 * time.Hour, Retained: Retained{Max: 10000},
 			WriteQueue: 128, ReceiveMax: 1024},
-		HTTP:       HTTP{Listen: "127.0.0.1:8080", MQTTPath: "/mqtt"},
+		AMQP:       AMQP{Listen: "127.0.0.1:5672", MaxFrameSize: 64 << 10, MaxMessageSize: 16 << 20, IdleTimeout: 60 * time.Second},
+		HTTP:       HTTP{Listen: "127.0.0.1:8080", MQTTPath: "/mqtt", AMQPPath: "/amqp"},
 		Admin:      Admin{Listen: "127.0.0.1:8081"},
 		Auth:       Auth{Anonymous: true},
 		Unroutable: "accept",
-		Source:     DefaultSource,
+		Routes: []Route{
+			{Name: "default-mqtt-to-amqp", From: map[string]any{"mqtt": "#"}, To: map[string]any{"amqp": "{topic}"}},
+			{Name: "default-amqp-to-mqtt", From: map[string]any{"amqp": "#", "queues": false}, To: map[string]any{"mqtt": "{address}"}},
+		},
+		Source: DefaultSource,
 	}
 	assertConfig(t, c, want)
 
@@ -298,10 +303,10 @@ func TestFullConfig(t *testing.T) {
 			SessionExpiryMax: 7 * 24 * time.Hour, Retained: Retained{Max: 42}, WriteQueue: 64, ReceiveMax: 100,
 			KeepaliveMax: 10 * time.Minute,
 		},
-		AMQP: AMQP{SASL: []string{"PLAIN", "EXTERNAL"}, PlainWithoutTLS: true, MaxFrameSize: 64 << 10,
+		AMQP: AMQP{SASL: []string{"ANONYMOUS"}, PlainWithoutTLS: true, MaxFrameSize: 64 << 10,
 			MaxMessageSize: 16 << 20, IdleTimeout: 90 * time.Second, ContainerID: "amqp-container"},
 		HTTP: HTTP{Listen: "[::1]:8443", TLS: &TLS{Cert: filepath.Join(tlsDir, "server.crt"), Key: filepath.Join(tlsDir, "server.key")},
-			MQTTPath: "/ws/mqtt", AllowedOrigins: []string{"https://dashboard.example", "http://localhost:3000"}},
+			MQTTPath: "/ws/mqtt", AMQPPath: "/amqp", AllowedOrigins: []string{"https://dashboard.example", "http://localhost:3000"}},
 		Admin:      Admin{Listen: ""},
 		Auth:       Auth{Anonymous: true},
 		Queues:     []Queue{},

@@ -17,6 +17,10 @@ const (
 	DefaultWriteQueue       = 128
 	DefaultReceiveMax       = 1024
 	DefaultMQTTPath         = "/mqtt"
+	DefaultAMQPPath         = "/amqp"
+	DefaultMaxFrameSize     = Size(64 << 10)
+	DefaultMaxMessageSize   = Size(16 << 20)
+	DefaultIdleTimeout      = 60 * time.Second
 	DefaultAdminListen      = "127.0.0.1:8081"
 	DefaultUnroutable       = "accept"
 	DefaultLogLevel         = "info"
@@ -70,6 +74,19 @@ func Defaults(c *Config) {
 	}
 	if unset("http.mqtt_path", c.HTTP.MQTTPath == "") {
 		c.HTTP.MQTTPath = DefaultMQTTPath
+	}
+	a := &c.AMQP
+	if unset("amqp.max_frame_size", a.MaxFrameSize == 0) {
+		a.MaxFrameSize = DefaultMaxFrameSize
+	}
+	if unset("amqp.max_message_size", a.MaxMessageSize == 0) {
+		a.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if unset("amqp.idle_timeout", a.IdleTimeout == 0) {
+		a.IdleTimeout = DefaultIdleTimeout
+	}
+	if unset("http.amqp_path", c.HTTP.AMQPPath == "") {
+		c.HTTP.AMQPPath = DefaultAMQPPath
 	}
 	if unset("admin.listen", c.Admin.Listen == "") {
 		c.Admin.Listen = DefaultAdminListen

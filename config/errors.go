@@ -86,3 +86,12 @@ func (es Errors) asError() error {
 	}
 	return es.sorted()
 }
+
+// At returns an error positioned at key path in the file the Config came
+// from (or at its nearest written ancestor), for problems found outside this
+// package, such as routes that do not compile.
+func (c *Config) At(path, msg string) *Error {
+	k := &checker{c: c}
+	k.keyErr(path, "%s", msg)
+	return k.errs[0]
+}

@@ -33,7 +33,6 @@ const (
 const (
 	notYet      = "not supported yet: "
 	removeIt    = "; remove this key"
-	noAMQP      = notYet + "the AMQP 1.0 server is not implemented in this version" + removeIt
 	noAnonymous = notYet + "no devices file support yet: only anonymous access works in this version; set auth.anonymous: true"
 )
 
@@ -194,21 +193,27 @@ func (k *checker) mqtt() {
 	k.durationRange("mqtt.keepalive_max", m.KeepaliveMax, 0, maxKeepalive)
 }
 
-// amqp checks the AMQP section. The server is not implemented: listeners are
-// refused, the other keys are checked so that a file written now stays valid.
+// amqp checks the AMQP section (the server role, SPEC §4).
 func (k *checker) amqp() {
 	a := k.c.AMQP
 	if a.Listen != "" {
-		k.keyErr("amqp.listen", noAMQP)
+		k.listen("amqp.listen", a.Listen)
 	}
 	if a.TLS != nil {
-		k.keyErr("amqp.tls", noAMQP)
+		if a.TLS.Listen == "" {
+			k.keyErr("amqp.tls.listen", "required: the address of the AMQP TLS listener, such as \":5671\"")
+		} else {
+			k.listen("amqp.tls.listen", a.TLS.Listen)
+		}
+		k.tlsFiles("amqp.tls", a.TLS)
 	}
 	seen := map[string]bool{}
 	for i, mech := range a.SASL {
 		path := "amqp.sasl[" + strconv.Itoa(i) + "]"
 		switch {
-		case mech != "ANONYMOUS" && mech != "PLAIN" && mech != "EXTERNAL":
+		case mech == "PLAIN" || mech == "EXTERNAL":
+			k.valErr(path, notYet+"%s needs the devices file, which is not implemented in this version; only ANONYMOUS works (auth.anonymous: true)", mech)
+		case mech != "ANONYMOUS":
 			k.valErr(path, "%q is not a supported SASL mechanism: ANONYMOUS, PLAIN or EXTERNAL", mech)
 		case seen[mech]:
 			k.valErr(path, "%s is listed twice", mech)
@@ -240,7 +245,6 @@ func (k *checker) http() {
 	}
 	k.urlPath("http.mqtt_path", h.MQTTPath)
 	if h.AMQPPath != "" {
-		k.keyErr("http.amqp_path", notYet+"AMQP over WebSocket needs the AMQP 1.0 server, which is not implemented in this version"+removeIt)
 		k.urlPath("http.amqp_path", h.AMQPPath)
 		if h.AMQPPath == h.MQTTPath {
 			k.valErr("http.amqp_path", "%q is also http.mqtt_path%s: the two protocols need different paths", h.AMQPPath, k.line("http.mqtt_path"))
@@ -303,9 +307,6 @@ func (k *checker) notImplemented() {
 	if len(c.Uplinks) > 0 {
 		k.keyErr("uplinks", notYet+"uplinks (outgoing AMQP connections) are not implemented in this version"+removeIt)
 	}
-	if len(c.Routes) > 0 {
-		k.keyErr("routes", notYet+"routes are not implemented in this version (MQTT clients reach each other through the broker)"+removeIt)
-	}
 	k.oneOf("unroutable", c.Unroutable, "accept", "release", "reject")
 }
 
@@ -350,6 +351,10 @@ func (k *checker) duplicateListeners() {
 	}
 	add("http.listen", c.HTTP.Listen)
 	add("admin.listen", c.Admin.Listen)
+	add("amqp.listen", c.AMQP.Listen)
+	if c.AMQP.TLS != nil {
+		add("amqp.tls.listen", c.AMQP.TLS.Listen)
+	}
 	wildcard := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
 	for i, b := range all {
 		for _, a := range all[:i] {

@@ -22,7 +22,9 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"github.com/isthmus-iot/isthmus/amqp"
 	"github.com/isthmus-iot/isthmus/config"
+	"github.com/isthmus-iot/isthmus/mapping"
 	"github.com/isthmus-iot/isthmus/mqtt"
 	"github.com/isthmus-iot/isthmus/ws"
 )
@@ -49,9 +51,12 @@ type Server struct {
 	build   BuildInfo
 	metrics *metrics.Set
 	broker  *mqtt.Broker
+	amqp    *amqp.Server // nil when no AMQP listener is configured
+	bridge  *bridge
 
 	cfg    atomic.Pointer[config.Config]
 	mqttWS atomic.Pointer[ws.Handler] // swapped on reload (allowed origins)
+	amqpWS atomic.Pointer[ws.Handler]
 	certs  certStore
 
 	reloadOK, reloadFailed *metrics.Counter
@@ -77,6 +82,15 @@ func New(cfg *config.Config, log *slog.Logger, build BuildInfo) (*Server, error)
 	if err := s.certs.load(cfg); err != nil {
 		return nil, err
 	}
+	router, err := CompileRoutes(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.bridge = newBridge(s, router, cfg.Gateway.ID)
+	var ic mqtt.Interceptor
+	if routesFrom(router, mapping.KindMQTT) {
+		ic = s.bridge
+	}
 	b, err := mqtt.New(mqtt.Options{
 		MaxPacketSize:    int(cfg.MQTT.MaxPacketSize),
 		ConnectTimeout:   cfg.MQTT.ConnectTimeout,
@@ -88,12 +102,17 @@ func New(cfg *config.Config, log *slog.Logger, build BuildInfo) (*Server, error)
 		KeepaliveMax:     cfg.MQTT.KeepaliveMax,
 		Logger:           log.With("component", "mqtt"),
 		Metrics:          s.metrics,
+		Interceptor:      ic,
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.broker = b
 	s.mqttWS.Store(s.newMQTTWS(cfg))
+	if amqpEnabled(cfg) {
+		s.amqp = s.newAMQPServer(cfg)
+		s.amqpWS.Store(s.newAMQPWS(cfg))
+	}
 	s.registerMetrics()
 	return s, nil
 }
@@ -153,6 +172,16 @@ func (s *Server) Start() error {
 				return err
 			}
 		}
+		if s.amqp != nil && cfg.AMQP.Listen != "" {
+			if err := bind("amqp.listen", cfg.AMQP.Listen, "amqp", "", nil, s.serveAMQP); err != nil {
+				return err
+			}
+		}
+		if t := cfg.AMQP.TLS; s.amqp != nil && t != nil && t.Listen != "" {
+			if err := bind("amqp.tls.listen", t.Listen, "amqps", "", s.certs.config("amqp"), s.serveAMQP); err != nil {
+				return err
+			}
+		}
 		if cfg.HTTP.Listen != "" {
 			scheme, tc := "ws", (*tls.Config)(nil)
 			if cfg.HTTP.TLS != nil {
@@ -180,6 +209,9 @@ func (s *Server) Start() error {
 		s.bound = append(s.bound, l)
 		s.netLns = append(s.netLns, p.ln)
 		s.log.Info("listening", "listener", p.name, "url", l.URL)
+		if p.name == "http.listen" && s.amqp != nil && cfg.HTTP.AMQPPath != "" {
+			s.log.Info("listening", "listener", "http.amqp_path", "url", p.scheme+"://"+p.ln.Addr().String()+cfg.HTTP.AMQPPath)
+		}
 		s.serving.Add(1)
 		go func(p pending) {
 			defer s.serving.Done()
@@ -224,8 +256,15 @@ func (s *Server) deviceMux(cfg *config.Config) http.Handler {
 	mux.HandleFunc(cfg.HTTP.MQTTPath, func(w http.ResponseWriter, r *http.Request) {
 		s.mqttWS.Load().ServeHTTP(w, r)
 	})
+	where := "MQTT over WebSocket is served at " + cfg.HTTP.MQTTPath
+	if s.amqp != nil && cfg.HTTP.AMQPPath != "" {
+		mux.HandleFunc(cfg.HTTP.AMQPPath, func(w http.ResponseWriter, r *http.Request) {
+			s.amqpWS.Load().ServeHTTP(w, r)
+		})
+		where += ", AMQP 1.0 over WebSocket at " + cfg.HTTP.AMQPPath
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "not found: MQTT over WebSocket is served at "+cfg.HTTP.MQTTPath, http.StatusNotFound)
+		http.Error(w, "not found: "+where, http.StatusNotFound)
 	})
 	return mux
 }
@@ -270,8 +309,23 @@ func (s *Server) Reload(next *config.Config) ([]string, error) {
 	if prev.Admin != next.Admin {
 		restart = append(restart, "admin")
 	}
+	router, err := CompileRoutes(next)
+	if err != nil {
+		s.reloadFailed.Inc()
+		return nil, err
+	}
+	if routesFrom(router, mapping.KindMQTT) != routesFrom(s.bridge.router.Load(), mapping.KindMQTT) {
+		restart = append(restart, "routes (MQTT sources added or all removed)")
+	}
+	if !sameAMQPExceptTLSFiles(prev.AMQP, next.AMQP) {
+		restart = append(restart, "amqp")
+	}
 	s.cfg.Store(next)
+	s.bridge.router.Store(router)
 	s.mqttWS.Store(s.newMQTTWS(next))
+	if s.amqp != nil {
+		s.amqpWS.Store(s.newAMQPWS(next))
+	}
 	s.reloadOK.Inc()
 	return restart, nil
 }
@@ -315,6 +369,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	if s.amqp != nil {
+		if err := s.amqp.Shutdown(ctx); err != nil && !errors.Is(err, amqp.ErrServerClosed) {
+			errs = append(errs, err)
+		}
+	}
+	s.bridge.close()
 	if err := s.broker.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
 	}

@@ -20,12 +20,15 @@ type tlsMaterial struct {
 // tls.Configs handed to listeners read it per handshake, so a reload replaces
 // certificates and client CAs without new sockets.
 type certStore struct {
-	byKind [2]atomic.Pointer[tlsMaterial]
+	byKind [3]atomic.Pointer[tlsMaterial]
 }
 
 func kindIndex(kind string) int {
-	if kind == "http" {
+	switch kind {
+	case "http":
 		return 1
+	case "amqp":
+		return 2
 	}
 	return 0
 }
@@ -33,11 +36,11 @@ func kindIndex(kind string) int {
 // load reads every configured certificate first and stores them only if all
 // loaded, so a bad file on reload keeps the old material.
 func (cs *certStore) load(cfg *config.Config) error {
-	var next [2]*tlsMaterial
+	var next [3]*tlsMaterial
 	for i, t := range []struct {
 		key string
 		tls *config.TLS
-	}{{"mqtt.tls", cfg.MQTT.TLS}, {"http.tls", cfg.HTTP.TLS}} {
+	}{{"mqtt.tls", cfg.MQTT.TLS}, {"http.tls", cfg.HTTP.TLS}, {"amqp.tls", cfg.AMQP.TLS}} {
 		if t.tls == nil {
 			continue
 		}

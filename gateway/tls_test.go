@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -12,9 +13,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	goamqp "github.com/Azure/go-amqp"
 	pahov3 "github.com/eclipse/paho.mqtt.golang"
 )
 
@@ -123,5 +126,48 @@ func TestTLSAndMutualTLS(t *testing.T) {
 		if err == nil {
 			t.Errorf("%s: connection was accepted", name)
 		}
+	}
+}
+
+// TestAMQPOverTLS: go-amqp reaches the bridge over amqps with the test CA,
+// and a plaintext AMQP header on the amqps port gets nowhere.
+func TestAMQPOverTLS(t *testing.T) {
+	p := newPKI(t)
+	g := startGateway(t, strings.Replace(bridgeYAML, "amqp:\n  listen: 127.0.0.1:0\n",
+		"amqp:\n  listen: 127.0.0.1:0\n  tls: {listen: 127.0.0.1:0, cert: "+p.certFile+", key: "+p.keyFile+"}\n", 1))
+	var addr string
+	for _, l := range g.Listeners() {
+		if l.Name == "amqp.tls.listen" {
+			addr = l.Addr.String()
+		}
+	}
+	if addr == "" {
+		t.Fatal("no amqp.tls.listen bound")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := goamqp.Dial(ctx, "amqps://"+addr, &goamqp.ConnOptions{SASLType: goamqp.SASLTypeAnonymous(), TLSConfig: &tls.Config{RootCAs: p.pool}})
+	if err != nil {
+		t.Fatalf("amqps dial: %v", err)
+	}
+	defer c.Close()
+	s, err := c.NewSession(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := receiver(t, s, "secure/#")
+	snd, err := s.NewSender(ctx, "secure/1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go snd.Send(ctx, goamqp.NewMessage([]byte("over amqps")), nil)
+	if m := receive(t, r); string(m.GetData()) != "over amqps" {
+		t.Fatalf("got %q", m.GetData())
+	}
+
+	plain := dial(t, addr)
+	plain.Write([]byte("AMQP\x00\x01\x00\x00"))
+	if _, data := closedWithin(t, plain, 5*time.Second); len(data) >= 8 && string(data[:4]) == "AMQP" {
+		t.Fatalf("the amqps port answered a plaintext AMQP header: %q", data)
 	}
 }

@@ -38,6 +38,10 @@ type Decision struct {
 	// connection is closed without one and the client publishes again.
 	Reason       byte
 	ReasonString string
+	// Retry leaves the message unacknowledged and closes the connection (MQTT 5:
+	// DISCONNECT 0x89 server busy), so that the client publishes it again when
+	// it reconnects: for destinations that released the message.
+	Retry bool
 }
 
 // Interceptor sees every PUBLISH from a client before the broker does.
@@ -144,7 +148,7 @@ func (x *interception) settle(clientID string, key pendingKey, d Decision) {
 		x.queues[clientID] = q
 	}
 	for _, r := range ready {
-		if r.decision.Reason == 0 {
+		if r.decision.Reason == 0 && !r.decision.Retry {
 			x.injected[pendingKey{clientID, r.pk.PacketID}] = true
 		}
 	}
@@ -171,6 +175,14 @@ func (x *interception) release(clientID string, cl *mochi.Client, connected bool
 		return
 	}
 	cl.State.Inflight.IncreaseReceiveQuota()
+	if r.decision.Retry {
+		if cl.Properties.ProtocolVersion < 5 {
+			cl.Stop(packets.ErrServerBusy)
+		} else {
+			_ = x.b.srv.DisconnectClient(cl, packets.ErrServerBusy)
+		}
+		return
+	}
 	if r.decision.Reason == 0 {
 		// mochi now does what it does for any publish: retain, PUBACK or
 		// PUBREC (recorded in the client's inflight so PUBREL gets PUBCOMP),

@@ -37,7 +37,12 @@ func run(g *globals, stderr io.Writer) error {
 
 	gw, err := gateway.New(cfg, log, build)
 	if err != nil {
-		log.Error("cannot start", "error", err)
+		var errs config.Errors
+		if errors.As(err, &errs) {
+			printConfigError(stderr, err)
+		} else {
+			log.Error("cannot start", "error", err)
+		}
 		return exitError{1}
 	}
 	// Signals are wired before Start so a SIGTERM during startup is not lost.
@@ -120,7 +125,11 @@ func check(path string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "isthmus check: no config file: pass -c FILE or set ISTHMUS_CONFIG")
 		return exitError{2}
 	}
-	if _, err := config.Load(path); err != nil {
+	cfg, err := config.Load(path)
+	if err == nil {
+		_, err = gateway.CompileRoutes(cfg)
+	}
+	if err != nil {
 		printConfigError(stderr, err)
 		return exitError{1}
 	}

@@ -1,0 +1,308 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	goamqp "github.com/Azure/go-amqp"
+	"github.com/eclipse/paho.golang/paho"
+	pahov3 "github.com/eclipse/paho.mqtt.golang"
+)
+
+// bridgeYAML turns on the AMQP listener and local mode's transparent routes.
+const bridgeYAML = `
+amqp:
+  listen: 127.0.0.1:0
+routes:
+  - name: default-mqtt-to-amqp
+    from: {mqtt: "#"}
+    to: {amqp: "{topic}"}
+  - name: default-amqp-to-mqtt
+    from: {amqp: "#", queues: false}
+    to: {mqtt: "{address}"}
+`
+
+func (g *testGateway) amqpAddr(t *testing.T) string {
+	t.Helper()
+	for _, l := range g.Listeners() {
+		if l.Name == "amqp.listen" {
+			return l.Addr.String()
+		}
+	}
+	t.Fatal("no amqp.listen bound")
+	return ""
+}
+
+// amqpSession opens a go-amqp (Azure) connection and session to the gateway.
+func amqpSession(t *testing.T, addr string) *goamqp.Session {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := goamqp.Dial(ctx, "amqp://"+addr, &goamqp.ConnOptions{SASLType: goamqp.SASLTypeAnonymous()})
+	if err != nil {
+		t.Fatalf("go-amqp dial: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	s, err := c.NewSession(ctx, nil)
+	if err != nil {
+		t.Fatalf("session: %v", err)
+	}
+	return s
+}
+
+func receiver(t *testing.T, s *goamqp.Session, source string) *goamqp.Receiver {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r, err := s.NewReceiver(ctx, source, &goamqp.ReceiverOptions{Credit: 100})
+	if err != nil {
+		t.Fatalf("receiver on %q: %v", source, err)
+	}
+	return r
+}
+
+func receive(t *testing.T, r *goamqp.Receiver) *goamqp.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	m, err := r.Receive(ctx, nil)
+	if err != nil {
+		t.Fatalf("receive: %v", err)
+	}
+	return m
+}
+
+// TestBridgeMQTTToAMQP: an MQTT 5 QoS 1 publish reaches an AMQP receiver on
+// a matching filter with its properties mapped (SPEC §5.5); the PUBACK waits
+// for the AMQP accept, and MQTT subscribers get the message after it.
+func TestBridgeMQTTToAMQP(t *testing.T) {
+	g := startGateway(t, bridgeYAML)
+	s := amqpSession(t, g.amqpAddr(t))
+	r := receiver(t, s, "plant/+/temp")
+
+	got := make(chan pahov3.Message, 1)
+	watcher := v3(t, g.mqtt, "watcher", nil)
+	wait(t, watcher.Subscribe("plant/#", 1, func(_ pahov3.Client, m pahov3.Message) { got <- m }), "subscribe")
+
+	pub := v5(t, g.mqtt, "sensor-1", nil)
+	expiry := uint32(60)
+	done := make(chan *paho.PublishResponse, 1)
+	go func() {
+		resp, err := pub.Publish(context.Background(), &paho.Publish{Topic: "plant/a/temp", QoS: 1, Payload: []byte("21.5"),
+			Properties: &paho.PublishProperties{ContentType: "text/plain", ResponseTopic: "plant/a/reply",
+				CorrelationData: []byte("c-1"), MessageExpiry: &expiry, User: paho.UserProperties{{Key: "site", Value: "north"}}}})
+		if err != nil {
+			t.Errorf("publish: %v", err)
+		}
+		done <- resp
+	}()
+	m := receive(t, r)
+	select {
+	case <-done:
+		t.Fatal("PUBACK before the AMQP receiver settled")
+	case <-got:
+		t.Fatal("MQTT subscriber got the message before the AMQP receiver settled")
+	case <-time.After(200 * time.Millisecond):
+	}
+	if !bytes.Equal(m.GetData(), []byte("21.5")) {
+		t.Errorf("body %q", m.GetData())
+	}
+	p := m.Properties
+	if p == nil || p.ContentType == nil || *p.ContentType != "text/plain" || p.ReplyTo == nil || *p.ReplyTo != "plant/a/reply" ||
+		fmt.Sprint(p.CorrelationID) != fmt.Sprint([]byte("c-1")) || p.MessageID == nil || p.CreationTime == nil {
+		t.Errorf("properties %+v", p)
+	}
+	if m.Header == nil || !m.Header.Durable || m.Header.TTL != 60*time.Second {
+		t.Errorf("header %+v", m.Header)
+	}
+	if m.ApplicationProperties["site"] != "north" {
+		t.Errorf("application properties %v", m.ApplicationProperties)
+	}
+	if m.Annotations["x-opt-mqtt-topic"] != "plant/a/temp" {
+		t.Errorf("annotations %v", m.Annotations)
+	}
+	if err := r.AcceptMessage(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	if resp := recv(t, done, "PUBACK"); resp == nil || resp.ReasonCode != 0 {
+		t.Fatalf("PUBACK %+v", resp)
+	}
+	if w := recv(t, got, "MQTT subscriber"); string(w.Payload()) != "21.5" {
+		t.Fatalf("MQTT subscriber got %q", w.Payload())
+	}
+}
+
+// TestBridgeRejectReachesDevice: an AMQP rejection with
+// amqp:resource-limit-exceeded comes back to an MQTT 5 publisher as PUBACK
+// 0x97, and the message goes nowhere else.
+func TestBridgeRejectReachesDevice(t *testing.T) {
+	g := startGateway(t, bridgeYAML)
+	r := receiver(t, amqpSession(t, g.amqpAddr(t)), "full/#")
+	got := make(chan pahov3.Message, 1)
+	watcher := v3(t, g.mqtt, "watcher", nil)
+	wait(t, watcher.Subscribe("full/#", 1, func(_ pahov3.Client, m pahov3.Message) { got <- m }), "subscribe")
+
+	pub := v5(t, g.mqtt, "dev", nil)
+	done := make(chan *paho.PublishResponse, 1)
+	go func() {
+		resp, _ := pub.Publish(context.Background(), &paho.Publish{Topic: "full/q", QoS: 1, Payload: []byte("x")})
+		done <- resp
+	}()
+	m := receive(t, r)
+	if err := r.RejectMessage(context.Background(), m, &goamqp.Error{Condition: goamqp.ErrCondResourceLimitExceeded, Description: "queue full"}); err != nil {
+		t.Fatal(err)
+	}
+	resp := recv(t, done, "PUBACK")
+	if resp == nil || resp.ReasonCode != 0x97 {
+		t.Fatalf("PUBACK %+v, want reason 0x97", resp)
+	}
+	select {
+	case <-got:
+		t.Fatal("a rejected message reached MQTT subscribers")
+	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// TestBridgeAMQPToMQTT: an unsettled AMQP transfer to x/y reaches an MQTT
+// subscriber on x/# and is accepted; the AMQP message's properties become
+// MQTT 5 properties.
+func TestBridgeAMQPToMQTT(t *testing.T) {
+	g := startGateway(t, bridgeYAML)
+	got := make(chan *paho.Publish, 1)
+	v5(t, g.mqtt, "device", func(c *paho.ClientConfig) {
+		c.OnPublishReceived = []func(paho.PublishReceived) (bool, error){func(p paho.PublishReceived) (bool, error) {
+			got <- p.Packet
+			return true, nil
+		}}
+	}).Subscribe(context.Background(), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "x/#", QoS: 1}}})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	snd, err := amqpSession(t, g.amqpAddr(t)).NewSender(ctx, "x/y", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct := "application/json"
+	msg := goamqp.NewMessage([]byte(`{"cmd":"open"}`))
+	msg.Properties = &goamqp.MessageProperties{ContentType: &ct, CorrelationID: []byte("k-9")}
+	msg.ApplicationProperties = map[string]any{"who": "ops"}
+	if err := snd.Send(ctx, msg, nil); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	p := recv(t, got, "MQTT delivery")
+	if p.Topic != "x/y" || string(p.Payload) != `{"cmd":"open"}` || p.QoS != 1 || p.Properties == nil ||
+		p.Properties.ContentType != "application/json" || string(p.Properties.CorrelationData) != "k-9" || p.Properties.User.Get("who") != "ops" {
+		t.Fatalf("MQTT got %+v %+v", p, p.Properties)
+	}
+}
+
+// TestBridgeRequireSubscriber: with require_subscriber and no MQTT client
+// subscribed, the AMQP sender's message is released, not accepted.
+func TestBridgeRequireSubscriber(t *testing.T) {
+	g := startGateway(t, `
+amqp:
+  listen: 127.0.0.1:0
+routes:
+  - name: commands
+    from: {amqp: "commands/{device}"}
+    to: {mqtt: "devices/{device}/commands", qos: 1}
+    require_subscriber: true
+`)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	snd, err := amqpSession(t, g.amqpAddr(t)).NewSender(ctx, "commands/d1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := snd.SendWithReceipt(ctx, goamqp.NewMessage([]byte("reboot")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state, err := rc.Wait(ctx)
+	if _, ok := state.(*goamqp.StateReleased); !ok || err != nil {
+		t.Fatalf("outcome %T %v, want released", state, err)
+	}
+
+	got := make(chan pahov3.Message, 1)
+	dev := v3(t, g.mqtt, "d1", nil)
+	wait(t, dev.Subscribe("devices/d1/commands", 1, func(_ pahov3.Client, m pahov3.Message) { got <- m }), "subscribe")
+	rc, _ = snd.SendWithReceipt(ctx, goamqp.NewMessage([]byte("reboot")), nil)
+	if state, err := rc.Wait(ctx); err != nil {
+		t.Fatal(err)
+	} else if _, ok := state.(*goamqp.StateAccepted); !ok {
+		t.Fatalf("outcome %T with a subscriber, want accepted", state)
+	}
+	if m := recv(t, got, "command"); string(m.Payload()) != "reboot" {
+		t.Fatalf("got %q", m.Payload())
+	}
+}
+
+// TestBridgeRetainedFirst: a new AMQP receiver gets the retained MQTT
+// messages matching its filter first, annotated x-opt-retain.
+func TestBridgeRetainedFirst(t *testing.T) {
+	g := startGateway(t, bridgeYAML)
+	pub := v3(t, g.mqtt, "pub", nil)
+	wait(t, pub.Publish("state/door", 1, true, "open"), "retained publish")
+	r := receiver(t, amqpSession(t, g.amqpAddr(t)), "state/#")
+	m := receive(t, r)
+	if string(m.GetData()) != "open" || m.Annotations["x-opt-retain"] != true {
+		t.Fatalf("retained: %q annotations %v", m.GetData(), m.Annotations)
+	}
+}
+
+// TestBridgeAMQPTopicFanout: a message sent to a topic address reaches every
+// AMQP receiver whose filter matches, and not the others.
+func TestBridgeAMQPTopicFanout(t *testing.T) {
+	g := startGateway(t, bridgeYAML)
+	s := amqpSession(t, g.amqpAddr(t))
+	a, b, other := receiver(t, s, "t/#"), receiver(t, s, "t/+"), receiver(t, s, "u/#")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	snd, err := s.NewSender(ctx, "t/1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- snd.Send(ctx, goamqp.NewMessage([]byte("fan")), nil) }()
+	for _, r := range []*goamqp.Receiver{a, b} {
+		m := receive(t, r)
+		if string(m.GetData()) != "fan" {
+			t.Fatalf("got %q", m.GetData())
+		}
+		r.AcceptMessage(ctx, m)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	short, cancel2 := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel2()
+	if m, err := other.Receive(short, nil); err == nil {
+		t.Fatalf("u/# got %q", m.GetData())
+	}
+}
+
+// TestBridgeUnroutableAccepted: with nobody on the AMQP side, an MQTT QoS 1
+// publish is acknowledged at once (unroutable: accept).
+func TestBridgeUnroutableAccepted(t *testing.T) {
+	g := startGateway(t, bridgeYAML)
+	pub := v3(t, g.mqtt, "lonely", nil)
+	wait(t, pub.Publish("nobody/listens", 1, false, "x"), "publish")
+	if v := g.metric(t, `isthmus_bridge_messages_total{result="unroutable"}`); v < 1 {
+		t.Fatalf("unroutable = %v", v)
+	}
+}
+
+// TestBridgeRefusesWildcardTarget: a sender may not target a filter.
+func TestBridgeRefusesWildcardTarget(t *testing.T) {
+	g := startGateway(t, bridgeYAML)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := amqpSession(t, g.amqpAddr(t)).NewSender(ctx, "a/#", nil)
+	if err == nil || !strings.Contains(err.Error(), "invalid-field") {
+		t.Fatalf("attach to a/# as sender: %v, want amqp:invalid-field", err)
+	}
+}
