@@ -46,7 +46,8 @@ type bridge struct {
 	wg        sync.WaitGroup // link goroutines
 
 	routed      *metrics.Counter
-	unroutable  *metrics.Counter
+	noRouteMQTT *metrics.Counter // SPEC §5.3: unroutable messages count as dropped, reason no_route
+	noRouteAMQP *metrics.Counter
 	renderError *metrics.Counter
 	skipped     *metrics.Counter
 	dropped     *metrics.Counter
@@ -61,7 +62,8 @@ func newBridge(s *Server, r *mapping.Router, gatewayID string) *bridge {
 	b := &bridge{
 		s: s, log: s.log.With("component", "bridge"), gatewayID: gatewayID, ctx: ctx, cancel: cancel,
 		routed:      s.metrics.NewCounter(`isthmus_bridge_messages_total{result="routed"}`),
-		unroutable:  s.metrics.NewCounter(`isthmus_bridge_messages_total{result="unroutable"}`),
+		noRouteMQTT: s.metrics.NewCounter(`isthmus_messages_dropped_total{protocol="mqtt",reason="no_route"}`),
+		noRouteAMQP: s.metrics.NewCounter(`isthmus_messages_dropped_total{protocol="amqp",reason="no_route"}`),
 		renderError: s.metrics.NewCounter(`isthmus_bridge_messages_total{result="mapping_error"}`),
 		skipped:     s.metrics.NewCounter(`isthmus_bridge_properties_skipped_total`),
 		dropped:     s.metrics.NewCounter(`isthmus_messages_dropped_total{protocol="amqp",reason="receiver_busy"}`),
@@ -136,7 +138,7 @@ func (b *bridge) Intercept(p *mqtt.Publish, settle func(mqtt.Decision)) {
 		return
 	}
 	if !took {
-		b.unroutable.Inc()
+		b.noRouteMQTT.Inc()
 		settle(b.unroutableDecision())
 		return
 	}
@@ -414,7 +416,7 @@ func (b *bridge) deliver(conn *amqp.Conn, address string, d *amqp.Delivery, seco
 		return
 	}
 	if worst == nil && !took {
-		b.unroutable.Inc()
+		b.noRouteAMQP.Inc()
 		switch b.router.Load().Unroutable() {
 		case "reject":
 			worst = rejected(frames.CondNotFound, "no route, queue or subscriber for "+quote(address))

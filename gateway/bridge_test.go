@@ -291,7 +291,7 @@ func TestBridgeUnroutableAccepted(t *testing.T) {
 	g := startGateway(t, bridgeYAML)
 	pub := v3(t, g.mqtt, "lonely", nil)
 	wait(t, pub.Publish("nobody/listens", 1, false, "x"), "publish")
-	if v := g.metric(t, `isthmus_bridge_messages_total{result="unroutable"}`); v < 1 {
+	if v := g.metric(t, `isthmus_messages_dropped_total{protocol="mqtt",reason="no_route"}`); v < 1 {
 		t.Fatalf("unroutable = %v", v)
 	}
 }

@@ -3,6 +3,8 @@
 //	isthmus [run] [-c FILE]     run the gateway (-c also from ISTHMUS_CONFIG)
 //	isthmus check -c FILE       validate a config file without side effects
 //	isthmus config default      print the built-in default config
+//	isthmus route -c FILE --mqtt TOPIC | --amqp ADDRESS
+//	                            dry run: which routes match and what they make of a message
 //	isthmus version             version, commit, Go version, platform
 //
 // Global flags: --log-level debug|info|warn|error, --log-format text|json.
@@ -47,6 +49,9 @@ Usage:
   isthmus [run] [-c FILE]     run the gateway (no file: local mode on 127.0.0.1, anonymous)
   isthmus check -c FILE       validate a config file; prints FILE:LINE:COL: key: problem, exit 1 on any
   isthmus config default      print the built-in default config (documented YAML)
+  isthmus route [-c FILE] --mqtt TOPIC [--qos N] [--client-id ID]
+  isthmus route [-c FILE] --amqp ADDRESS [--settled]
+                              dry run: the routes a message matches, where each sends it, how, and with which properties
   isthmus version             print version, commit, Go version and platform
 
 Global flags (before or after the command):
@@ -89,11 +94,15 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		cmd, rest = rest[0], rest[1:]
 	}
 	sub := flag.NewFlagSet("isthmus "+cmd, flag.ContinueOnError)
+	rf := &routeFlags{}
 	sub.SetOutput(stderr)
 	sub.Usage = func() { fmt.Fprint(stderr, usage) }
 	switch cmd {
 	case "run", "check":
 		g.register(sub, true)
+	case "route":
+		g.register(sub, true)
+		rf.register(sub)
 	case "config", "version":
 		g.register(sub, false)
 	case "help", "-h", "--help":
@@ -120,6 +129,11 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 			return usageError(stderr, "check takes no arguments besides flags, got %q", sub.Args())
 		}
 		return check(g.config, stdout, stderr)
+	case "route":
+		if sub.NArg() > 0 {
+			return usageError(stderr, "route takes no arguments besides flags, got %q", sub.Args())
+		}
+		return route(g.config, rf, stdout, stderr)
 	case "config":
 		if sub.NArg() != 1 || sub.Arg(0) != "default" {
 			return usageError(stderr, "the config command has one form: isthmus config default")
