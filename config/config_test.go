@@ -120,7 +120,7 @@ func TestErrorPositions(t *testing.T) {
 	}{
 		{"unknown nested key", "auth: {anonymous: true}\nmqtt:\n  tls:\n    cert_fle: x\n", "mqtt.tls.cert_fle", "cert_fle"},
 		{"wrong type is at the value", "auth: {anonymous: true}\nmqtt:\n  max_connections:   lots\n", "mqtt.max_connections", "lots"},
-		{"not supported is at the key", "auth: {anonymous: true}\nqueues:\n  - name: q\n", "queues", "queues"},
+		{"not supported is at the key", "auth: {anonymous: true}\nuplinks:\n  - name: u\n", "uplinks", "uplinks"},
 		{"env error is at ${", "auth: {anonymous: true}\nmqtt: {listen: \"ab${NOPE}\"}\n", "mqtt.listen", "${NOPE}"},
 		{"column after a substitution maps back", "auth: {anonymous: true}\nmqtt: {listen: \"${ISTHMUS_SET}:1\", max_connections: x}\n", "mqtt.max_connections", "x}"},
 		{"column after $$ maps back", "auth: {anonymous: true}\ngateway: {id: a$$b, data_dir: \"\"}\n", "gateway.data_dir", `""}`},

@@ -301,8 +301,39 @@ func (k *checker) auth() {
 // than accepting a file that would silently do less than it says.
 func (k *checker) notImplemented() {
 	c := k.c
-	if len(c.Queues) > 0 {
-		k.keyErr("queues", notYet+"AMQP queues are not implemented in this version"+removeIt)
+	seen := map[string]string{}
+	for i, q := range c.Queues {
+		path := "queues[" + strconv.Itoa(i) + "]"
+		switch {
+		case (q.Name == "") == (q.Match == ""):
+			k.keyErr(path, "give exactly one of name (a queue) or match (a pattern: matching addresses become queues on first use)")
+		case q.Name != "":
+			if prev, dup := seen[q.Name]; dup {
+				k.valErr(path+".name", "%q is also %s", q.Name, prev)
+			}
+			seen[q.Name] = path + ".name"
+			if strings.ContainsAny(q.Name, "#+") {
+				k.valErr(path+".name", "%q: a queue name has no wildcards; use match for a pattern", q.Name)
+			}
+		}
+		if q.Durable {
+			k.keyErr(path+".durable", notYet+"durable queues (on disk) are not implemented in this version; queues are in memory"+removeIt)
+		}
+		if q.Overflow != "" {
+			k.oneOf(path+".overflow", q.Overflow, "reject", "drop-oldest")
+		}
+		if q.MaxMessages < 0 {
+			k.valErr(path+".max_messages", "must not be negative (0: no limit)")
+		}
+		if q.MaxBytes < 0 {
+			k.valErr(path+".max_bytes", "must not be negative (0: no limit)")
+		}
+		if q.TTL < 0 {
+			k.valErr(path+".ttl", "must not be negative (0: messages do not expire)")
+		}
+		if q.AutoDelete != 0 && q.Match == "" {
+			k.keyErr(path+".auto_delete", "only for match: queues (created on first use)")
+		}
 	}
 	if len(c.Uplinks) > 0 {
 		k.keyErr("uplinks", notYet+"uplinks (outgoing AMQP connections) are not implemented in this version"+removeIt)

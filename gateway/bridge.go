@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/isthmus-iot/isthmus/amqp"
 	"github.com/isthmus-iot/isthmus/amqp/frames"
+	"github.com/isthmus-iot/isthmus/config"
 	"github.com/isthmus-iot/isthmus/mapping"
 	"github.com/isthmus-iot/isthmus/mqtt"
 )
@@ -40,6 +42,7 @@ type bridge struct {
 	gatewayID string
 	router    atomic.Pointer[mapping.Router]
 	topics    topicNodes
+	queues    *queues
 	seq       atomic.Uint64
 	ctx       context.Context // canceled at shutdown
 	cancel    context.CancelFunc
@@ -57,10 +60,12 @@ type bridge struct {
 // device is asked to retry.
 const awaitTimeout = 30 * time.Second
 
-func newBridge(s *Server, r *mapping.Router, gatewayID string) *bridge {
+func newBridge(s *Server, r *mapping.Router, cfg *config.Config) *bridge {
 	ctx, cancel := context.WithCancel(context.Background())
+	log := s.log.With("component", "bridge")
 	b := &bridge{
-		s: s, log: s.log.With("component", "bridge"), gatewayID: gatewayID, ctx: ctx, cancel: cancel,
+		s: s, log: log, gatewayID: cfg.Gateway.ID, ctx: ctx, cancel: cancel,
+		queues:      newQueues(cfg.Queues, s.metrics, log),
 		routed:      s.metrics.NewCounter(`isthmus_bridge_messages_total{result="routed"}`),
 		noRouteMQTT: s.metrics.NewCounter(`isthmus_messages_dropped_total{protocol="mqtt",reason="no_route"}`),
 		noRouteAMQP: s.metrics.NewCounter(`isthmus_messages_dropped_total{protocol="amqp",reason="no_route"}`),
@@ -75,6 +80,7 @@ func newBridge(s *Server, r *mapping.Router, gatewayID string) *bridge {
 
 func (b *bridge) close() {
 	b.cancel()
+	b.queues.close()
 	b.wg.Wait()
 }
 
@@ -110,6 +116,16 @@ func (b *bridge) Intercept(p *mqtt.Publish, settle func(mqtt.Decision)) {
 		b.skipped.Add(len(out.Skipped))
 		switch out.To {
 		case mapping.KindAMQP:
+			if q := b.queues.lookup(out.Address, true); q != nil {
+				switch err := b.toQueue(q, out.AMQP); {
+				case err == nil:
+					took = true
+				case p.QoS > 0:
+					a := mapping.MQTTAck(enqueueOutcome(err), p.ProtocolVersion)
+					refusal = &mqtt.Decision{Reason: max(a.Reason, 0x80), ReasonString: a.ReasonString}
+				}
+				continue
+			}
 			res := b.toTopic(out.Address, out.AMQP, out.Policy.Settled, p.QoS == 0)
 			waits = append(waits, res.receipts...)
 			took = took || res.took > 0
@@ -248,6 +264,15 @@ func (b *bridge) toTopic(address string, msg *frames.Message, settled, atMostOnc
 	return res
 }
 
+// toQueue puts a message in a queue: accepted means the queue holds it.
+func (b *bridge) toQueue(q *queue, msg *frames.Message) error {
+	payload, err := msg.Encode(nil)
+	if err != nil {
+		return err
+	}
+	return q.enqueue(payload)
+}
+
 func toMQTT(m *mapping.MQTTMessage, qos byte) *mqtt.Publish {
 	p := &mqtt.Publish{
 		Topic: m.Topic, Payload: m.Payload, QoS: qos, Retain: m.Retain,
@@ -277,8 +302,31 @@ func (b *bridge) Attach(req *amqp.LinkRequest) error {
 // address is an MQTT filter.
 func (b *bridge) attachReceiver(req *amqp.LinkRequest) error {
 	src := req.Source()
-	if src == nil || src.Dynamic {
-		return &amqp.Error{Condition: frames.CondNotImplemented, Description: "dynamic nodes and temporary queues are not supported yet; attach to a topic address"}
+	if src == nil {
+		return &amqp.Error{Condition: frames.CondInvalidField, Description: "a receiver needs a source: a queue, a topic address filter, or dynamic"}
+	}
+	var q *queue
+	switch {
+	case src.Dynamic:
+		// A temporary queue for request/reply (SPEC §5.2), deleted with its last consumer.
+		q = b.queues.dynamic()
+		reply := *src
+		reply.Address = frames.Some(q.Name())
+		src = &reply
+	default:
+		q = b.queues.lookup(src.Address.V, true)
+	}
+	if q != nil {
+		snd, err := req.AcceptSender(&amqp.SenderOptions{Source: src, ManualDrain: true})
+		if err != nil {
+			return err
+		}
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			q.consume(b.ctx, snd)
+		}()
+		return nil
 	}
 	filter := src.Address.V
 	if err := validFilter(filter); err != "" {
@@ -330,6 +378,9 @@ func (b *bridge) attachSender(req *amqp.LinkRequest) error {
 			return &amqp.Error{Condition: frames.CondNotImplemented, Description: "dynamic nodes are not supported yet"}
 		}
 		address = t.Address.V
+		if q := b.queues.lookup(address, true); q != nil {
+			return b.attachQueueSender(req, q)
+		}
 		if err := validTopic(address); err != "" {
 			return &amqp.Error{Condition: frames.CondInvalidField, Description: "target address " + quote(address) + ": " + err}
 		}
@@ -353,6 +404,29 @@ func (b *bridge) attachSender(req *amqp.LinkRequest) error {
 	return nil
 }
 
+// attachQueueSender serves a peer that sends to a queue: each message is
+// accepted once the queue holds it, or rejected (amqp:resource-limit-exceeded
+// when full). Queue addresses are not routed further.
+func (b *bridge) attachQueueSender(req *amqp.LinkRequest, q *queue) error {
+	rcv, err := req.AcceptReceiver(&amqp.ReceiverOptions{})
+	if err != nil {
+		return err
+	}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		for {
+			d, err := rcv.Receive(b.ctx)
+			if err != nil {
+				return
+			}
+			err = q.enqueue(bytes.Clone(d.Payload()))
+			b.settle(d, enqueueOutcome(err))
+		}
+	}()
+	return nil
+}
+
 // deliver routes one delivery from an AMQP sender and settles it.
 func (b *bridge) deliver(conn *amqp.Conn, address string, d *amqp.Delivery, second bool) {
 	msg, err := d.Message()
@@ -363,6 +437,10 @@ func (b *bridge) deliver(conn *amqp.Conn, address string, d *amqp.Delivery, seco
 	if address == "" { // anonymous relay
 		if msg.Properties != nil {
 			address = msg.Properties.To.V
+		}
+		if q := b.queues.lookup(address, true); q != nil {
+			b.settle(d, enqueueOutcome(q.enqueue(bytes.Clone(d.Payload()))))
+			return
 		}
 		if e := validTopic(address); e != "" {
 			b.settle(d, rejected(frames.CondInvalidField, "properties.to "+quote(address)+": "+e))
@@ -401,6 +479,14 @@ func (b *bridge) deliver(conn *amqp.Conn, address string, d *amqp.Delivery, seco
 				took = true
 			}
 		case mapping.KindAMQP:
+			if q := b.queues.lookup(out.Address, true); q != nil {
+				if err := b.toQueue(q, out.AMQP); err != nil {
+					worst = enqueueOutcome(err)
+				} else {
+					took = true
+				}
+				continue
+			}
 			r := b.toTopic(out.Address, out.AMQP, out.Policy.Settled, d.SenderSettled())
 			waits = append(waits, r.receipts...)
 			took = took || r.took > 0

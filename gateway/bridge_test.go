@@ -306,3 +306,69 @@ func TestBridgeRefusesWildcardTarget(t *testing.T) {
 		t.Fatalf("attach to a/# as sender: %v, want amqp:invalid-field", err)
 	}
 }
+
+// TestBridgeQueues: a route into a queue holds device messages for an AMQP
+// consumer (accepted means held); a full queue refuses with 0x97 to an MQTT 5
+// device; a dynamic receiver gets a temporary queue for request/reply.
+func TestBridgeQueues(t *testing.T) {
+	g := startGateway(t, `
+amqp:
+  listen: 127.0.0.1:0
+queues:
+  - name: telemetry
+    max_messages: 2
+    overflow: reject
+routes:
+  - name: telemetry
+    from: {mqtt: "devices/+/telemetry"}
+    to: {amqp: telemetry}
+`)
+	pub := v5(t, g.mqtt, "sensor", nil)
+	publish := func(payload string) *paho.PublishResponse {
+		resp, err := pub.Publish(context.Background(), &paho.Publish{Topic: "devices/s1/telemetry", QoS: 1, Payload: []byte(payload)})
+		if err != nil && resp == nil {
+			t.Fatalf("publish: %v", err)
+		}
+		return resp
+	}
+	for _, p := range []string{"one", "two"} {
+		if r := publish(p); r.ReasonCode != 0 {
+			t.Fatalf("publish %s: reason 0x%02x", p, r.ReasonCode)
+		}
+	}
+	if r := publish("three"); r.ReasonCode != 0x97 {
+		t.Fatalf("publish to a full queue: reason 0x%02x, want 0x97", r.ReasonCode)
+	}
+	s := amqpSession(t, g.amqpAddr(t))
+	r := receiver(t, s, "telemetry")
+	for _, want := range []string{"one", "two"} {
+		m := receive(t, r)
+		if string(m.GetData()) != want {
+			t.Fatalf("queue gave %q, want %q", m.GetData(), want)
+		}
+		r.AcceptMessage(context.Background(), m)
+	}
+
+	// Request/reply: a dynamic receiver gets a temporary address; a sender
+	// to it reaches the requester.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	reply, err := s.NewReceiver(ctx, "", &goamqp.ReceiverOptions{DynamicAddress: true, Credit: 10})
+	if err != nil {
+		t.Fatalf("dynamic receiver: %v", err)
+	}
+	addr := reply.Address()
+	if !strings.HasPrefix(addr, "$tmp/") {
+		t.Fatalf("dynamic address %q", addr)
+	}
+	snd, err := s.NewSender(ctx, addr, nil)
+	if err != nil {
+		t.Fatalf("sender to %s: %v", addr, err)
+	}
+	if err := snd.Send(ctx, goamqp.NewMessage([]byte("pong")), nil); err != nil {
+		t.Fatalf("send reply: %v", err)
+	}
+	if m := receive(t, reply); string(m.GetData()) != "pong" {
+		t.Fatalf("reply %q", m.GetData())
+	}
+}

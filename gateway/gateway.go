@@ -86,7 +86,7 @@ func New(cfg *config.Config, log *slog.Logger, build BuildInfo) (*Server, error)
 	if err != nil {
 		return nil, err
 	}
-	s.bridge = newBridge(s, router, cfg.Gateway.ID)
+	s.bridge = newBridge(s, router, cfg)
 	var ic mqtt.Interceptor
 	if routesFrom(router, mapping.KindMQTT) {
 		ic = s.bridge
