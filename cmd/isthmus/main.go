@@ -5,6 +5,8 @@
 //	isthmus config default      print the built-in default config
 //	isthmus route -c FILE --mqtt TOPIC | --amqp ADDRESS
 //	                            dry run: which routes match and what they make of a message
+//	isthmus pub|sub --url URL   test clients for MQTT and AMQP (see docs/cli.md)
+//	isthmus bench --mode M      load generator (see docs/cli.md)
 //	isthmus version             version, commit, Go version, platform
 //
 // Global flags: --log-level debug|info|warn|error, --log-format text|json.
@@ -52,6 +54,11 @@ Usage:
   isthmus route [-c FILE] --mqtt TOPIC [--qos N] [--client-id ID]
   isthmus route [-c FILE] --amqp ADDRESS [--settled]
                               dry run: the routes a message matches, where each sends it, how, and with which properties
+  isthmus pub --url URL --topic T [--qos N] [--count N] [--message TEXT] ...
+  isthmus sub --url URL --topic FILTER [--count N] [--json] ...
+                              test clients: mqtt://, mqtts://, ws://…/mqtt, amqp://, amqps://, ws://…/amqp
+  isthmus bench --mode mqtt-to-amqp|amqp-to-mqtt|mqtt-to-mqtt --mqtt URL [--amqp URL] ...
+                              load generator: msg/s, p50/p99/max latency, loss, duplicates
   isthmus version             print version, commit, Go version and platform
 
 Global flags (before or after the command):
@@ -92,6 +99,14 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 	cmd := "run"
 	if len(rest) > 0 {
 		cmd, rest = rest[0], rest[1:]
+	}
+	switch cmd {
+	case "pub":
+		return pubCmd(rest, stdout, stderr)
+	case "sub":
+		return subCmd(rest, stdout, stderr)
+	case "bench":
+		return benchCmd(rest, stdout, stderr)
 	}
 	sub := flag.NewFlagSet("isthmus "+cmd, flag.ContinueOnError)
 	rf := &routeFlags{}
