@@ -90,9 +90,43 @@ func (h *hook) OnDisconnect(cl *mochi.Client, err error, expire bool) {
 	}
 }
 
-// OnPublishDropped: the client's write queue was full.
+// OnPublishDropped: the client's write queue was full, and mochi v2.7.9
+// dropped the message, at any QoS, after it had already been acknowledged to
+// its publisher (for a bridged message: accepted to an AMQP sender).
+//
+// QoS 0 is dropped and counted: at-most-once. For QoS 1 and 2 the message is
+// put back into the client's session under a fresh packet identifier, and the
+// slow client is disconnected, the way NATS treats a slow consumer: a
+// persistent session gets everything again on reconnect, in the original
+// order (identifiers increase; see restoreResendOrder); a clean session ends
+// with its messages, as that client asked for.
 func (h *hook) OnPublishDropped(cl *mochi.Client, pk packets.Packet) {
-	h.b.m.dropped("write_queue_full")
+	qos := pk.FixedHeader.Qos
+	if sub, ok := h.b.srv.Topics.Subscribers(pk.TopicName).Subscriptions[cl.ID]; ok {
+		qos = min(qos, sub.Qos)
+	}
+	if qos == 0 {
+		h.b.m.dropped("write_queue_full")
+		return
+	}
+	out := pk.Copy(false)
+	out.FixedHeader.Qos = qos
+	out.FixedHeader.Retain = false
+	id, err := cl.NextPacketID()
+	if err != nil {
+		h.b.m.dropped("write_queue_full")
+		return
+	}
+	out.PacketID = uint16(id)
+	if cl.State.Inflight.Set(out) {
+		atomic.AddInt64(&h.b.srv.Info.Inflight, 1)
+	}
+	if !cl.Closed() {
+		h.b.m.rejected("slow_subscriber")
+		h.b.log.Warn("MQTT client too slow for its QoS > 0 messages: disconnected; its session keeps them",
+			"client_id", cl.ID, "write_queue", h.b.opts.WriteQueue)
+		cl.Stop(packets.ErrQuotaExceeded)
+	}
 }
 
 // OnQosDropped: an inflight QoS > 0 message expired or exceeded its resends.
@@ -131,7 +165,7 @@ func newBrokerMetrics(set *metrics.Set, b *Broker) *brokerMetrics {
 	for _, r := range []string{"write_queue_full", "retained_limit", "inflight_expired", "packet_id_collision"} {
 		m.dropped0(r)
 	}
-	for _, r := range []string{"max_connections", "connect_timeout", "malformed", "packet_too_large", "unsupported_version", "panic"} {
+	for _, r := range []string{"max_connections", "connect_timeout", "malformed", "packet_too_large", "unsupported_version", "panic", "slow_subscriber"} {
 		m.rejected0(r)
 	}
 	return m
