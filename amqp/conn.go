@@ -73,6 +73,7 @@ type connConfig struct {
 	trace            bool
 	onOpen           func(*Conn) error
 	onClose          func(*Conn, error)
+	registry         *linkRegistry // Server only: links by container, for amqp:link:stolen
 	// fixedWindow turns off the re-advertising of session windows, so that tests can reach the
 	// window-violation path (with re-advertising a compliant-looking burst never exceeds it).
 	fixedWindow bool

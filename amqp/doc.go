@@ -47,6 +47,20 @@
 // messages only when the peer asked for them. Serial-number arithmetic (RFC 1982) is used for
 // delivery-count, delivery-id and transfer-id, and windows are clamped at zero, never wrapped.
 //
+// # Link recovery
+//
+// AMQP 1.0 §2.6.13 and §3.4.6 (resume.go). A Server detaches a link with amqp:link:stolen when the
+// same container (and identity) attaches a link of the same name and role on another connection,
+// before the LinkHandler sees the new attach. A Sender attached with SenderOptions.Resumable keeps
+// its unsettled and queued deliveries when the link is suspended (detach closed=false, or the
+// session or connection lost); SenderOptions.Resume re-attaches the link elsewhere with the
+// unsettled map and reconciles it with the peer's: outcomes the peer holds settle the receipts
+// (settled by a resume=true transfer, without a duplicate), deliveries cancelled mid-transfer are
+// aborted (resume=true, aborted=true), the rest are resent whole with resume=true. A fresh attach
+// carries a null map. On the receiving side the handler sees the peer's map
+// (LinkRequest.Unsettled) and answers with ReceiverOptions.Unsettled; resumed transfers of tags it
+// holds an outcome for are not delivered again.
+//
 // # Errors
 //
 // *Error is an AMQP error (condition, description, info). *ConnError, *SessionError and

@@ -74,10 +74,18 @@ type link struct {
 	finished bool          // session
 	done     chan struct{} // closed by finish
 	err      error         // set before done closes
+
+	// recovery (resume.go; session)
+	remoteClosed bool          // the peer's detach had closed=true
+	dropped      chan struct{} // closed once both detaches were exchanged
+	isDropped    bool
+	resumeFrom   *Sender                         // our attach resumes this suspended sender
+	resumeParked []*Receipt                      // its deliveries, reconciled with the peer's answer
+	resumeStates map[string]frames.DeliveryState // receiver: our attach's unsettled map (§3.4.6)
 }
 
 func newLink(s *Session, name string, role frames.Role) *link {
-	return &link{s: s, name: name, role: role, done: make(chan struct{})}
+	return &link{s: s, name: name, role: role, done: make(chan struct{}), dropped: make(chan struct{})}
 }
 
 func (l *link) key() linkKey { return linkKey{name: l.name, role: l.role} }
@@ -104,12 +112,17 @@ func (l *link) finish(err error) {
 		l.state = linkDetached
 	}
 	l.err = err
+	if l.resumeFrom != nil && l.resumeParked != nil {
+		// The resuming attach failed: the deliveries wait for another attempt.
+		l.resumeFrom.repark(l.resumeParked)
+		l.resumeParked = nil
+	}
 	if l.attachWait != nil {
 		l.attachWait <- err
 		l.attachWait = nil
 	}
 	for _, r := range l.queue {
-		r.complete(nil, err)
+		r.fail(err) // kept for resumption when the link is suspended (resume.go)
 	}
 	l.queue = nil
 	for _, w := range l.drainWaiters {
@@ -117,6 +130,7 @@ func (l *link) finish(err error) {
 	}
 	l.drainWaiters = nil
 	l.s.conn.releaseLinkName(l.key())
+	l.s.conn.cfg.registry.release(l)
 	close(l.done)
 	if l.snd != nil {
 		l.snd.setCredit(0)
@@ -138,7 +152,7 @@ func (s *Session) dropLink(l *link) {
 	for id, r := range s.outUnsettled {
 		if r.l == l {
 			delete(s.outUnsettled, id)
-			r.complete(nil, l.err)
+			r.fail(l.err)
 		}
 	}
 	for id, d := range s.inUnsettled {
@@ -146,6 +160,7 @@ func (s *Session) dropLink(l *link) {
 			delete(s.inUnsettled, id)
 		}
 	}
+	l.markDropped()
 }
 
 // allocHandle returns the lowest handle not in use, within the peer's handle-max. AMQP 1.0 §2.6.2.
@@ -386,6 +401,10 @@ func (s *Session) attachAnswered(l *link, a *frames.Attach) {
 		l.limit = l.deliveryCount
 		s.startCredit(l)
 	}
+	if l.resumeFrom != nil {
+		s.resumeDeliveries(l, l.resumeParked, a.Unsettled)
+		l.resumeParked = nil
+	}
 	if l.attachWait != nil {
 		l.attachWait <- nil
 		l.attachWait = nil
@@ -404,6 +423,7 @@ func (s *Session) handleDetach(d *frames.Detach) {
 		return
 	}
 	remoteErr := fromFrame(d.Error)
+	l.remoteClosed = d.Closed
 	switch l.state {
 	case linkAttachRcvd:
 		l.peerDetach = d // answered once the handler decided
@@ -565,6 +585,7 @@ func (r *LinkRequest) run(h LinkHandler) {
 				err = errorf(frames.CondInternalError, "internal error")
 			}
 		}()
+		r.stealOld()
 		return h.Attach(r)
 	}()
 	if r.answered.Swap(true) {
@@ -674,6 +695,7 @@ func (r *LinkRequest) AcceptReceiver(opts *ReceiverOptions) (*Receiver, error) {
 	}
 	rcv, cfg := newReceiver(r.l, opts)
 	reply := r.replyAttach(opts.SndSettleMode, opts.RcvSettleMode, opts.Source, opts.Target, opts.Properties, opts.OfferedCapabilities, opts.DesiredCapabilities)
+	reply.Unsettled, reply.IncompleteUnsettled = opts.Unsettled, opts.IncompleteUnsettled
 	if cfg.maxMessageSize > 0 {
 		reply.MaxMessageSize = frames.Some(cfg.maxMessageSize)
 	}
@@ -732,6 +754,7 @@ type assembly struct {
 	state    frames.DeliveryState // transfer.state, e.g. transactional-state (AMQP 1.0 §4.4.2)
 	settled  bool
 	second   bool
+	resume   bool // the first transfer had resume=true (AMQP 1.0 §3.4.6)
 	size     int
 	chunks   [][]byte
 	chunkBuf [1][]byte

@@ -37,6 +37,12 @@ type ReceiverOptions struct {
 	Properties          frames.Fields
 	OfferedCapabilities []frames.Symbol
 	DesiredCapabilities []frames.Symbol
+	// Unsettled is the unsettled map (delivery-tag → state) sent on the attach to resume a
+	// suspended link, and IncompleteUnsettled says it is partial (AMQP 1.0 §2.6.13). A resumed
+	// transfer (resume=true) whose tag the map gives a terminal outcome is not delivered again:
+	// it is settled with that outcome (AMQP 1.0 §3.4.6). Nil (the default) attaches afresh.
+	Unsettled           frames.Unsettled
+	IncompleteUnsettled bool
 }
 
 // receiverConfig is applied to the link on the session goroutine.
@@ -46,6 +52,7 @@ type receiverConfig struct {
 	maxMessageSize uint64
 	deliveries     chan *Delivery
 	rcv            *Receiver
+	resumeStates   map[string]frames.DeliveryState
 }
 
 func (cfg receiverConfig) apply(l *link) {
@@ -54,6 +61,7 @@ func (cfg receiverConfig) apply(l *link) {
 	l.manualCredit = cfg.manual
 	l.maxMessageSize = cfg.maxMessageSize
 	l.deliveries = cfg.deliveries
+	l.resumeStates = cfg.resumeStates
 }
 
 // Receiver is the receiving end of a link.
@@ -64,7 +72,7 @@ type Receiver struct {
 }
 
 func newReceiver(l *link, opts *ReceiverOptions) (*Receiver, receiverConfig) {
-	cfg := receiverConfig{capacity: opts.Credit, manual: opts.ManualCredit, maxMessageSize: opts.MaxMessageSize}
+	cfg := receiverConfig{capacity: opts.Credit, manual: opts.ManualCredit, maxMessageSize: opts.MaxMessageSize, resumeStates: resumeStates(opts.Unsettled)}
 	if cfg.capacity == 0 {
 		cfg.capacity = defaultCredit
 	}
@@ -97,6 +105,8 @@ func (s *Session) NewReceiver(ctx context.Context, source string, opts *Receiver
 		Properties:          opts.Properties,
 		OfferedCapabilities: opts.OfferedCapabilities,
 		DesiredCapabilities: opts.DesiredCapabilities,
+		Unsettled:           opts.Unsettled,
+		IncompleteUnsettled: opts.IncompleteUnsettled,
 	}
 	if opts.Target != nil {
 		a.Target = opts.Target
@@ -248,6 +258,7 @@ type Delivery struct {
 	senderSettled bool
 	second        bool
 	state         frames.DeliveryState
+	resumed       bool
 
 	decode sync.Once
 	msg    *frames.Message

@@ -49,6 +49,15 @@ type SenderOptions struct {
 	Properties          frames.Fields
 	OfferedCapabilities []frames.Symbol
 	DesiredCapabilities []frames.Symbol
+	// Resumable keeps the unsettled and queued deliveries when the link is suspended (detach with
+	// closed=false, or its session or connection lost) instead of failing their receipts: they
+	// wait for a sender attached with Resume. AMQP 1.0 §2.6.13. Pre-settled deliveries still fail.
+	Resumable bool
+	// Resume re-attaches the link of a suspended Resumable sender (its name unless Name is set),
+	// on any session or connection, with the unsettled map of the deliveries the peer may have
+	// seen, and reconciles them with the peer's map (AMQP 1.0 §3.4.6, see resume.go); their
+	// receipts complete on the new link. Without Resume the attach's unsettled map is null.
+	Resume *Sender
 }
 
 // SendOptions are per-delivery settings.
@@ -79,6 +88,11 @@ type Sender struct {
 
 	draining atomic.Bool
 	drainCh  chan struct{} // cap 1: a drain request arrived
+
+	resumable   bool
+	parkMu      sync.Mutex
+	parked      []*Receipt // deliveries kept for resumption (resume.go)
+	resumeTaken bool
 }
 
 func newSender(l *link, opts *SenderOptions, mode frames.SenderSettleMode) *Sender {
@@ -86,7 +100,7 @@ func newSender(l *link, opts *SenderOptions, mode frames.SenderSettleMode) *Send
 	if n <= 0 {
 		n = defaultMaxInFlight
 	}
-	return &Sender{linkCommon: linkCommon{l}, sem: make(chan struct{}, n), mode: mode, creditCh: make(chan struct{}), drainCh: make(chan struct{}, 1)}
+	return &Sender{linkCommon: linkCommon{l}, sem: make(chan struct{}, n), mode: mode, creditCh: make(chan struct{}), drainCh: make(chan struct{}, 1), resumable: opts.Resumable}
 }
 
 // NewSender attaches a sending link to the node at target and waits for the peer's answer.
@@ -96,7 +110,17 @@ func (s *Session) NewSender(ctx context.Context, target string, opts *SenderOpti
 	if opts == nil {
 		opts = &SenderOptions{}
 	}
+	var parked []*Receipt
+	if opts.Resume != nil {
+		var err error
+		if parked, err = takeParked(ctx, opts.Resume); err != nil {
+			return nil, err
+		}
+	}
 	name := opts.Name
+	if name == "" && opts.Resume != nil {
+		name = opts.Resume.Name()
+	}
 	if name == "" {
 		name = newLinkName("sender")
 	}
@@ -134,12 +158,19 @@ func (s *Session) NewSender(ctx context.Context, target string, opts *SenderOpti
 	if opts.MaxMessageSize > 0 {
 		a.MaxMessageSize = frames.Some(opts.MaxMessageSize)
 	}
+	if opts.Resume != nil {
+		a.Unsettled = unsettledMap(parked) // AMQP 1.0 §2.6.13: null unless resuming
+		l.resumeParked, l.resumeFrom = parked, opts.Resume
+	}
 	snd := newSender(l, opts, a.SndSettleMode)
 	l.snd = snd
 	l.manualDrain = opts.ManualDrain
 	wait := make(chan error, 1)
 	l.attachWait = wait
 	if err := s.call(ctx, func() error { return s.attachLocal(l, a) }); err != nil {
+		if opts.Resume != nil {
+			opts.Resume.repark(parked) // the attach did not go out: l is nobody's
+		}
 		return nil, err
 	}
 	if err := waitAttach(ctx, s, l, wait); err != nil {
@@ -347,6 +378,16 @@ type Receipt struct {
 	lastState frames.DeliveryState
 	completed bool
 
+	// recovery (resume.go; session goroutine)
+	parked      bool     // kept for resumption
+	resume      bool     // sent with resume=true (AMQP 1.0 §3.4.6)
+	resumeAbort bool     // sent as resume=true, aborted=true: the payload is not resent
+	parent      *Receipt // the receipt of the suspended link this one resends
+	noSlot      bool     // holds no MaxInFlight slot (resent deliveries)
+	// under snd.parkMu once parked
+	cancelReq bool     // Cancel was called while parked
+	child     *Receipt // the receipt that resends it on the resumed link
+
 	state frames.DeliveryState // published by done
 	err   error
 }
@@ -359,9 +400,14 @@ func (r *Receipt) complete(st frames.DeliveryState, err error) {
 	r.state, r.err = st, err
 	r.payload = nil
 	close(r.done)
-	select {
-	case <-r.snd.sem:
-	default:
+	if !r.noSlot {
+		select {
+		case <-r.snd.sem:
+		default:
+		}
+	}
+	if r.parent != nil {
+		r.parent.complete(st, err)
 	}
 }
 
@@ -395,8 +441,14 @@ func (r *Receipt) Tag() []byte { return r.tag }
 // Cancel gives up the delivery: dropped if no frame of it was sent yet, aborted (AMQP 1.0
 // §2.6.14) if it is partly sent; a delivery sent whole is left to its outcome.
 func (r *Receipt) Cancel() {
+	if r.cancelParked() {
+		return
+	}
 	s := r.l.s
 	_ = s.call(context.Background(), func() error {
+		if r.cancelParked() {
+			return nil
+		}
 		if r.completed || r.sent {
 			return nil
 		}

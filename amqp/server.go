@@ -104,6 +104,7 @@ func NewServer(opts ServerOptions) *Server {
 		onOpen:           opts.OnConnOpen,
 		onClose:          opts.OnConnClose,
 	}
+	cfg.registry = newLinkRegistry()
 	if opts.AnonymousRelay {
 		cfg.offered = []frames.Symbol{AnonymousRelay}
 	}

@@ -320,7 +320,7 @@ func (s *Session) finish() {
 		l.finish(&LinkError{Err: err})
 	}
 	for _, r := range s.outUnsettled {
-		r.complete(nil, &LinkError{Err: err})
+		r.fail(&LinkError{Err: err})
 	}
 	s.conn.releaseSession(s)
 	close(s.done)
@@ -409,7 +409,7 @@ func (s *Session) end(e *Error) {
 		l.finish(&LinkError{Err: err})
 	}
 	for id, r := range s.outUnsettled {
-		r.complete(nil, &LinkError{Err: err})
+		r.fail(&LinkError{Err: err})
 		delete(s.outUnsettled, id)
 	}
 	s.sendable = nil
@@ -584,6 +584,8 @@ func (s *Session) sendFrame(l *link) bool {
 		t.MessageFormat = frames.Some(r.format)
 		t.Settled = frames.Some(r.settled)
 		t.State = r.sendState
+		t.Resume = r.resume
+		t.Aborted = r.resumeAbort
 	}
 	// AMQP 1.0 §2.7.5, §2.6.13: split by the peer's max-frame-size minus the encoded frame header
 	// and transfer (computed from the real encoding, checklist §1.11).
@@ -621,7 +623,7 @@ func (s *Session) afterDelivery(l *link) {
 // more=true: an upper bound for every frame of the delivery.
 func transferOverhead(l *link, r *Receipt) int {
 	t := frames.Transfer{Handle: l.handle, DeliveryID: frames.Some(r.id), DeliveryTag: r.tag,
-		MessageFormat: frames.Some(r.format), Settled: frames.Some(r.settled), More: true, State: r.sendState}
+		MessageFormat: frames.Some(r.format), Settled: frames.Some(r.settled), More: true, State: r.sendState, Resume: r.resume}
 	var scratch [128]byte
 	b, err := t.Encode(scratch[:0])
 	if err != nil {
@@ -657,6 +659,7 @@ func (s *Session) handleTransfer(t *frames.Transfer, payload []byte) {
 	a := l.cur
 	if a == nil {
 		if t.Aborted { // an abort of a delivery we never saw start: nothing to discard
+			s.resumedAbort(l, t)
 			return
 		}
 		id, ok := t.DeliveryID.Get()
@@ -670,7 +673,7 @@ func (s *Session) handleTransfer(t *frames.Transfer, payload []byte) {
 			return
 		}
 		l.deliveryCount++
-		a = &assembly{id: id, tag: t.DeliveryTag, format: t.MessageFormat.Or(0)}
+		a = &assembly{id: id, tag: t.DeliveryTag, format: t.MessageFormat.Or(0), resume: t.Resume}
 		a.second = l.rcvMode == frames.ReceiverSettleModeSecond
 		if m, ok := t.RcvSettleMode.Get(); ok && l.rcvMode == frames.ReceiverSettleModeSecond {
 			a.second = m == frames.ReceiverSettleModeSecond
@@ -700,6 +703,11 @@ func (s *Session) handleTransfer(t *frames.Transfer, payload []byte) {
 		return
 	}
 	l.cur = nil
+	if s.resumedKnown(l, a) { // the receiver has its outcome already: no duplicate
+		s.checkDrained(l)
+		s.refill(l)
+		return
+	}
 	d := &Delivery{
 		l:             l,
 		r:             l.rcv,
@@ -710,6 +718,7 @@ func (s *Session) handleTransfer(t *frames.Transfer, payload []byte) {
 		senderSettled: a.settled,
 		second:        a.second,
 		state:         a.state,
+		resumed:       a.resume,
 	}
 	if !a.settled {
 		s.inUnsettled[a.id] = d

@@ -1,13 +1,17 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	goamqp "github.com/Azure/go-amqp"
 	pahov3 "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/isthmus-iot/isthmus/internal/peer"
+	"github.com/isthmus-iot/isthmus/ws"
 )
 
 // summary returns the final summary event of a peer run.
@@ -107,5 +111,45 @@ func TestBridgeProtonPython(t *testing.T) {
 	}
 	for i := 0; i < 3; i++ {
 		recv(t, got, "message from proton")
+	}
+}
+
+// TestBridgeGoAMQPOverWebSocket: go-amqp speaks AMQP over ws://…/amqp
+// (subprotocol amqp, the project's ws.Dial as its net.Conn) and its receiver
+// gets what mosquitto_pub publishes at QoS 1.
+func TestBridgeGoAMQPOverWebSocket(t *testing.T) {
+	pub := peer.Command(t, "mosquitto_pub", "the Debian package mosquitto-clients")
+	g := startGateway(t, bridgeYAML)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nc, err := ws.Dial(ctx, "ws://"+g.http+"/amqp", []string{"amqp"}, nil)
+	if err != nil {
+		t.Fatalf("ws dial: %v", err)
+	}
+	c, err := goamqp.NewConn(ctx, nc, &goamqp.ConnOptions{SASLType: goamqp.SASLTypeAnonymous()})
+	if err != nil {
+		t.Fatalf("go-amqp over WebSocket: %v", err)
+	}
+	defer c.Close()
+	s, err := c.NewSession(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := receiver(t, s, "mosq/+")
+	host, port, _ := strings.Cut(g.mqtt, ":")
+	done := make(chan error, 1)
+	go func() { // its PUBACK waits for the AMQP receiver's accept
+		_, err := runPeer(t, 10*time.Second, pub, "-h", host, "-p", port, "-t", "mosq/ws", "-m", "via mosquitto", "-q", "1")
+		done <- err
+	}()
+	m := receive(t, r)
+	if string(m.GetData()) != "via mosquitto" || m.Annotations["x-opt-mqtt-topic"] != "mosq/ws" {
+		t.Fatalf("got %q %v", m.GetData(), m.Annotations)
+	}
+	if err := r.AcceptMessage(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := recv(t, done, "mosquitto_pub exit"); err != nil {
+		t.Fatalf("mosquitto_pub: %v", err)
 	}
 }
