@@ -94,18 +94,21 @@ func (h *hook) OnDisconnect(cl *mochi.Client, err error, expire bool) {
 // dropped the message, at any QoS, after it had already been acknowledged to
 // its publisher (for a bridged message: accepted to an AMQP sender).
 //
-// QoS 0 is dropped and counted: at-most-once. For QoS 1 and 2 the message is
-// put back into the client's session under a fresh packet identifier, and the
-// slow client is disconnected, the way NATS treats a slow consumer: a
-// persistent session gets everything again on reconnect, in the original
-// order (identifiers increase; see restoreResendOrder); a clean session ends
-// with its messages, as that client asked for.
+// QoS 0 is dropped and counted: at-most-once. A client without a persistent
+// session (3.1.1 clean session, MQTT 5 session expiry 0) keeps mochi's drop,
+// counted: disconnecting it would lose its whole session. For QoS 1 and 2 to
+// a persistent session the message is put back into the session under a fresh
+// packet identifier and the slow client is disconnected, the way NATS treats
+// a slow consumer: it gets everything again on reconnect, in the original
+// order (identifiers increase; see restoreResendOrder).
 func (h *hook) OnPublishDropped(cl *mochi.Client, pk packets.Packet) {
 	qos := pk.FixedHeader.Qos
 	if sub, ok := h.b.srv.Topics.Subscribers(pk.TopicName).Subscriptions[cl.ID]; ok {
 		qos = min(qos, sub.Qos)
 	}
-	if qos == 0 {
+	ephemeral := (cl.Properties.ProtocolVersion == 5 && cl.Properties.Props.SessionExpiryInterval == 0) ||
+		(cl.Properties.ProtocolVersion < 5 && cl.Properties.Clean)
+	if qos == 0 || ephemeral {
 		h.b.m.dropped("write_queue_full")
 		return
 	}
