@@ -27,7 +27,7 @@ func TestSlowPersistentSubscriberLosesNothing(t *testing.T) {
 	if typ, _ := slow.read(); typ != 0x90 {
 		t.Fatalf("no SUBACK: %x", typ)
 	}
-	const n = 1000 // under the 1,024 messages a session stores (maxInflight)
+	const n = 1000               // under the 1,024 messages a session stores (maxInflight)
 	payload := make([]byte, 100) // packets under 128 bytes: rawClient reads one-byte lengths
 	for i := 0; i < n; i++ {
 		copy(payload, fmt.Sprintf("%06d", i))
