@@ -88,17 +88,7 @@ func (b *bridge) close() {
 
 // Intercept implements mqtt.Interceptor.
 func (b *bridge) Intercept(p *mqtt.Publish, settle func(mqtt.Decision)) {
-	msg := &mapping.MQTTMessage{
-		Topic: p.Topic, Payload: p.Payload, QoS: p.QoS, Retain: p.Retain,
-		ContentType: p.ContentType, ResponseTopic: p.ResponseTopic, CorrelationData: p.CorrelationData,
-		MessageExpiry: p.MessageExpiry, PayloadFormat: p.PayloadFormat,
-		// Identity stays empty: in this version nobody is authenticated, and an
-		// MQTT username alone is only a claim (issue 6 brings devices).
-		ClientID: p.ClientID, ProtocolVersion: p.ProtocolVersion,
-	}
-	for _, u := range p.UserProperties {
-		msg.UserProperties = append(msg.UserProperties, mapping.UserProperty{Key: u.Key, Value: u.Value})
-	}
+	msg := fromMQTT(p)
 	env := mapping.Env{Sequence: b.seq.Add(1), Received: time.Now()}
 	var (
 		waits      []*amqp.Receipt
@@ -273,6 +263,22 @@ func (b *bridge) toQueue(q *queue, msg *frames.Message) error {
 	return q.enqueue(payload)
 }
 
+// fromMQTT is the mapping's view of a publish. Identity stays empty: in this
+// version nobody is authenticated, and an MQTT username alone is only a claim
+// (issue 6 brings devices).
+func fromMQTT(p *mqtt.Publish) *mapping.MQTTMessage {
+	m := &mapping.MQTTMessage{
+		Topic: p.Topic, Payload: p.Payload, QoS: p.QoS, Retain: p.Retain,
+		ContentType: p.ContentType, ResponseTopic: p.ResponseTopic, CorrelationData: p.CorrelationData,
+		MessageExpiry: p.MessageExpiry, PayloadFormat: p.PayloadFormat,
+		ClientID: p.ClientID, ProtocolVersion: p.ProtocolVersion,
+	}
+	for _, u := range p.UserProperties {
+		m.UserProperties = append(m.UserProperties, mapping.UserProperty{Key: u.Key, Value: u.Value})
+	}
+	return m
+}
+
 func toMQTT(m *mapping.MQTTMessage, qos byte) *mqtt.Publish {
 	p := &mqtt.Publish{
 		Topic: m.Topic, Payload: m.Payload, QoS: qos, Retain: m.Retain,
@@ -345,9 +351,8 @@ func (b *bridge) attachReceiver(req *amqp.LinkRequest) error {
 	// Retained MQTT messages first, marked x-opt-retain (SPEC §5.1).
 	var retained [][]byte
 	for _, p := range b.s.broker.Retained(filter) {
-		m := &mapping.MQTTMessage{Topic: p.Topic, Payload: p.Payload, QoS: p.QoS, Retain: true,
-			ContentType: p.ContentType, ResponseTopic: p.ResponseTopic, CorrelationData: p.CorrelationData,
-			MessageExpiry: p.MessageExpiry, PayloadFormat: p.PayloadFormat}
+		m := fromMQTT(p)
+		m.Retain = true
 		out, _ := mapping.MQTTToAMQP(m, b.gatewayID, mapping.Env{Sequence: b.seq.Add(1), Received: time.Now()})
 		if out == nil {
 			continue
