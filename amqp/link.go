@@ -61,6 +61,7 @@ type link struct {
 	// receiver (session)
 	limit          uint32 // delivery-count + credit as last advertised (serial)
 	capacity       uint32
+	overrun        uint64 // transfers the peer sent beyond our credit, tolerated (see handleTransfer)
 	manualCredit   bool
 	draining       bool
 	drainWaiters   []chan struct{}

@@ -79,7 +79,11 @@ func newReceiver(l *link, opts *ReceiverOptions) (*Receiver, receiverConfig) {
 	if cfg.maxMessageSize == 0 {
 		cfg.maxMessageSize = l.s.conn.cfg.maxMessageSize
 	}
-	cfg.deliveries = make(chan *Delivery, cfg.capacity)
+	buffer := int64(cfg.capacity)
+	if !cfg.manual {
+		buffer = overrunLimit(cfg.capacity) // room for peers that overrun credit (see handleTransfer)
+	}
+	cfg.deliveries = make(chan *Delivery, buffer)
 	cfg.rcv = &Receiver{linkCommon: linkCommon{l}, deliveries: cfg.deliveries, manual: cfg.manual}
 	return cfg.rcv, cfg
 }

@@ -667,10 +667,17 @@ func (s *Session) handleTransfer(t *frames.Transfer, payload []byte) {
 			s.detachWithError(l, errorf(frames.CondInvalidField, "first transfer of a delivery has no delivery-id"))
 			return
 		}
-		// AMQP 1.0 §2.6.7: a transfer without credit is a link error.
+		// AMQP 1.0 §2.6.7: a transfer without credit is a link error. But
+		// RabbitMQ before 4.0 sends more transfers than granted (its issue
+		// 2597) and strict receivers break against it, so an automatic-credit
+		// receiver tolerates an overrun while what it holds stays under
+		// overrunLimit; memory stays bounded.
 		if l.receiverCredit() == 0 {
-			s.detachWithError(l, errorf(frames.CondLinkTransferLimitExceeded, "transfer without link credit"))
-			return
+			if l.manualCredit || l.outstanding.Load() >= overrunLimit(l.capacity) {
+				s.detachWithError(l, errorf(frames.CondLinkTransferLimitExceeded, "transfer without link credit"))
+				return
+			}
+			l.overrun++
 		}
 		l.deliveryCount++
 		a = &assembly{id: id, tag: t.DeliveryTag, format: t.MessageFormat.Or(0), resume: t.Resume}
@@ -727,7 +734,8 @@ func (s *Session) handleTransfer(t *frames.Transfer, payload []byte) {
 	select {
 	case l.deliveries <- d:
 	default:
-		// Cannot happen while credit + outstanding ≤ capacity holds; refuse rather than block.
+		// Cannot happen while credit + outstanding ≤ capacity holds, with the
+		// tolerated overrun (overrunLimit) on top; refuse rather than block.
 		s.detachWithError(l, errorf(frames.CondInternalError, "receiver buffer overflow"))
 		return
 	}
@@ -923,3 +931,7 @@ func sameSimpleState(a, b frames.DeliveryState) bool {
 	}
 	return false
 }
+
+// overrunLimit bounds what an automatic-credit receiver holds when the peer
+// sends beyond its credit (see handleTransfer).
+func overrunLimit(capacity uint32) int64 { return 4*int64(capacity) + 256 }
