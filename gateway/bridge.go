@@ -46,7 +46,9 @@ type bridge struct {
 	seq       atomic.Uint64
 	ctx       context.Context // canceled at shutdown
 	cancel    context.CancelFunc
-	wg        sync.WaitGroup // link goroutines
+	mu        sync.Mutex // guards closed against wg.Add after close began
+	closed    bool
+	wg        sync.WaitGroup // every goroutine the bridge starts, through spawn
 
 	routed      *metrics.Counter
 	noRouteMQTT *metrics.Counter // SPEC §5.3: unroutable messages count as dropped, reason no_route
@@ -78,7 +80,26 @@ func newBridge(s *Server, r *mapping.Router, cfg *config.Config) *bridge {
 	return b
 }
 
+// spawn runs f on a tracked goroutine; after close began it runs nothing and
+// reports false.
+func (b *bridge) spawn(f func()) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return false
+	}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		f()
+	}()
+	return true
+}
+
 func (b *bridge) close() {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
 	b.cancel()
 	b.queues.close()
 	b.wg.Wait()
@@ -152,11 +173,9 @@ func (b *bridge) Intercept(p *mqtt.Publish, settle func(mqtt.Decision)) {
 		settle(mqtt.Decision{})
 		return
 	}
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
-		settle(b.await(waits, p.ProtocolVersion))
-	}()
+	if !b.spawn(func() { settle(b.await(waits, p.ProtocolVersion)) }) {
+		settle(mqtt.Decision{Retry: true}) // shutting down: the device sends it again
+	}
 }
 
 // await waits for every destination's outcome and turns the worst into the
@@ -327,11 +346,9 @@ func (b *bridge) attachReceiver(req *amqp.LinkRequest) error {
 		if err != nil {
 			return err
 		}
-		b.wg.Add(1)
-		go func() {
-			defer b.wg.Done()
+		b.spawn(func() {
 			q.consume(b.ctx, snd)
-		}()
+		})
 		return nil
 	}
 	filter := src.Address.V
@@ -362,15 +379,15 @@ func (b *bridge) attachReceiver(req *amqp.LinkRequest) error {
 		}
 	}
 	sub.activate(b.ctx, snd, retained)
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
+	if !b.spawn(func() {
 		select {
 		case <-snd.Done():
 		case <-b.ctx.Done():
 		}
 		b.topics.remove(sub)
-	}()
+	}) {
+		b.topics.remove(sub)
+	}
 	return nil
 }
 
@@ -395,9 +412,7 @@ func (b *bridge) attachSender(req *amqp.LinkRequest) error {
 		return err
 	}
 	conn := req.Conn()
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
+	b.spawn(func() {
 		for {
 			d, err := rcv.Receive(b.ctx)
 			if err != nil {
@@ -405,7 +420,7 @@ func (b *bridge) attachSender(req *amqp.LinkRequest) error {
 			}
 			b.deliver(conn, address, d, req.RcvSettleMode() == frames.ReceiverSettleModeSecond)
 		}
-	}()
+	})
 	return nil
 }
 
@@ -417,9 +432,7 @@ func (b *bridge) attachQueueSender(req *amqp.LinkRequest, q *queue) error {
 	if err != nil {
 		return err
 	}
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
+	b.spawn(func() {
 		for {
 			d, err := rcv.Receive(b.ctx)
 			if err != nil {
@@ -428,7 +441,7 @@ func (b *bridge) attachQueueSender(req *amqp.LinkRequest, q *queue) error {
 			err = q.enqueue(bytes.Clone(d.Payload()))
 			b.settle(d, enqueueOutcome(err))
 		}
-	}()
+	})
 	return nil
 }
 
