@@ -57,6 +57,10 @@ type Options struct {
 	KeepaliveMax     time.Duration // MQTT 5 only: larger client keepalives are lowered to this (server keep alive); 0 = off
 	Logger           *slog.Logger  // default: discard
 	Metrics          *metrics.Set  // where the isthmus_* MQTT metrics are registered; nil = a private set
+	// SlowSubscriberTimeout is how long QoS > 0 publishers are held for a
+	// subscriber without room before it is disconnected as a slow consumer;
+	// default 10s.
+	SlowSubscriberTimeout time.Duration
 	// Interceptor, if set, sees every client PUBLISH first and decides when
 	// QoS 1 and 2 messages are acknowledged (see Interceptor). Nil: a plain broker.
 	Interceptor Interceptor
@@ -81,6 +85,9 @@ func (o *Options) setDefaults() {
 	if o.ReceiveMax <= 0 || o.ReceiveMax > math.MaxUint16 {
 		o.ReceiveMax = 1024
 	}
+	if o.SlowSubscriberTimeout <= 0 {
+		o.SlowSubscriberTimeout = 10 * time.Second
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -98,6 +105,7 @@ type Broker struct {
 	m         *brokerMetrics
 	intercept *interception // nil without Options.Interceptor
 	stash     outboundStash // see collide.go
+	flow      flowControl   // see flow.go
 	gateway   *mochi.Client // the in-process client bridged messages are published as
 
 	closing atomic.Bool
@@ -146,6 +154,7 @@ func New(opts Options) (*Broker, error) {
 		ClientNetWriteBufferSize: 2048,
 	})
 	b.gateway = newGatewayClient(b.srv)
+	b.flow.b = b
 	b.m = newBrokerMetrics(opts.Metrics, b)
 	if opts.Interceptor != nil {
 		b.intercept = newInterception(b, opts.Interceptor)

@@ -31,6 +31,7 @@ func (h *hook) Provides(b byte) bool {
 		mochi.OnDisconnect,
 		mochi.OnPacketRead,
 		mochi.OnPacketProcessed,
+		mochi.OnQosPublish,
 	}, []byte{b})
 }
 
@@ -63,6 +64,7 @@ func (h *hook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
 func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
 	x := h.b.intercept
 	if x != nil && x.reinjected(cl, pk) {
+		h.awaitRoom(cl, pk)
 		return pk, nil
 	}
 	max := h.b.opts.RetainedMax
@@ -80,7 +82,21 @@ func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, e
 	if x != nil && !cl.Net.Inline {
 		return x.onPublish(cl, pk)
 	}
+	h.awaitRoom(cl, pk)
 	return pk, nil
+}
+
+// awaitRoom applies back-pressure (flow.go) to a publish mochi is about to
+// fan out.
+func (h *hook) awaitRoom(cl *mochi.Client, pk packets.Packet) {
+	if pk.FixedHeader.Qos > 0 {
+		h.b.flow.awaitRoom(cl, pk.TopicName)
+	}
+}
+
+// OnQosPublish: mochi stored a QoS > 0 message for cl.
+func (h *hook) OnQosPublish(cl *mochi.Client, pk packets.Packet, sent int64, resends int) {
+	h.b.flow.stored(cl)
 }
 
 // OnDisconnect forgets the unsettled publishes of a session that ended.
@@ -102,6 +118,7 @@ func (h *hook) OnDisconnect(cl *mochi.Client, err error, expire bool) {
 // a slow consumer: it gets everything again on reconnect, in the original
 // order (identifiers increase; see restoreResendOrder).
 func (h *hook) OnPublishDropped(cl *mochi.Client, pk packets.Packet) {
+	h.b.flow.mark(cl)
 	qos := pk.FixedHeader.Qos
 	if sub, ok := h.b.srv.Topics.Subscribers(pk.TopicName).Subscriptions[cl.ID]; ok {
 		qos = min(qos, sub.Qos)
