@@ -41,6 +41,7 @@ type bridge struct {
 	log       *slog.Logger
 	gatewayID string
 	router    atomic.Pointer[mapping.Router]
+	fromMQTT  atomic.Bool // some route of router takes MQTT messages
 	topics    topicNodes
 	queues    *queues
 	seq       atomic.Uint64
@@ -75,7 +76,7 @@ func newBridge(s *Server, r *mapping.Router, cfg *config.Config) *bridge {
 		skipped:     s.metrics.NewCounter(`isthmus_bridge_properties_skipped_total`),
 		dropped:     s.metrics.NewCounter(`isthmus_messages_dropped_total{protocol="amqp",reason="receiver_busy"}`),
 	}
-	b.router.Store(r)
+	b.setRouter(r)
 	s.metrics.NewGauge(`isthmus_amqp_topic_receivers`, func() float64 { return float64(b.topics.count()) })
 	return b
 }
@@ -106,6 +107,16 @@ func (b *bridge) close() {
 }
 
 // ---- Device → enterprise ----
+
+// Active implements mqtt.Interceptor: publishes are held only while some
+// route takes MQTT messages (it follows reloads).
+func (b *bridge) Active() bool { return b.fromMQTT.Load() }
+
+// setRouter swaps in a compiled router (start and reload).
+func (b *bridge) setRouter(r *mapping.Router) {
+	b.fromMQTT.Store(routesFrom(r, mapping.KindMQTT))
+	b.router.Store(r)
+}
 
 // Intercept implements mqtt.Interceptor.
 func (b *bridge) Intercept(p *mqtt.Publish, settle func(mqtt.Decision)) {

@@ -186,17 +186,20 @@ func TestBridgeAMQPToMQTT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ct := "application/json"
+	ct, replyTo := "application/json", "ops/replies"
 	msg := goamqp.NewMessage([]byte(`{"cmd":"open"}`))
-	msg.Properties = &goamqp.MessageProperties{ContentType: &ct, CorrelationID: []byte("k-9")}
+	msg.Properties = &goamqp.MessageProperties{ContentType: &ct, CorrelationID: []byte("k-9"), ReplyTo: &replyTo}
 	msg.ApplicationProperties = map[string]any{"who": "ops"}
+	msg.Header = &goamqp.MessageHeader{TTL: 90 * time.Second}
 	if err := snd.Send(ctx, msg, nil); err != nil {
 		t.Fatalf("send: %v", err)
 	}
 	p := recv(t, got, "MQTT delivery")
-	if p.Topic != "x/y" || string(p.Payload) != `{"cmd":"open"}` || p.QoS != 1 || p.Properties == nil ||
-		p.Properties.ContentType != "application/json" || string(p.Properties.CorrelationData) != "k-9" || p.Properties.User.Get("who") != "ops" {
-		t.Fatalf("MQTT got %+v %+v", p, p.Properties)
+	pr := p.Properties
+	if p.Topic != "x/y" || string(p.Payload) != `{"cmd":"open"}` || p.QoS != 1 || pr == nil ||
+		pr.ContentType != "application/json" || string(pr.CorrelationData) != "k-9" || pr.User.Get("who") != "ops" ||
+		pr.ResponseTopic != "ops/replies" || pr.MessageExpiry == nil || *pr.MessageExpiry < 89 || *pr.MessageExpiry > 90 {
+		t.Fatalf("MQTT got %+v %+v", p, pr)
 	}
 }
 
@@ -371,4 +374,33 @@ routes:
 	if m := receive(t, reply); string(m.GetData()) != "pong" {
 		t.Fatalf("reply %q", m.GetData())
 	}
+}
+
+// TestBridgeRoutesReload: a reload swaps the compiled routes at once: a route
+// added by the new config carries the next message.
+func TestBridgeRoutesReload(t *testing.T) {
+	g := startGateway(t, "amqp:\n  listen: 127.0.0.1:0\n")
+	r := receiver(t, amqpSession(t, g.amqpAddr(t)), "out/#")
+	pub := v3(t, g.mqtt, "pub", nil)
+	wait(t, pub.Publish("in/1", 1, false, "before"), "publish without routes")
+	short, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if m, err := r.Receive(short, nil); err == nil {
+		t.Fatalf("bridged without a route: %q", m.GetData())
+	}
+	next := parseConfig(t, mergeYAML(baseYAML, "amqp:\n  listen: 127.0.0.1:0\nroutes:\n  - from: {mqtt: \"in/{n}\"}\n    to: {amqp: \"out/{n}\"}\n"))
+	if _, err := g.Reload(next); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		wait(t, pub.Publish("in/2", 1, false, "after"), "publish with the new route")
+	}()
+	m := receive(t, r)
+	if string(m.GetData()) != "after" {
+		t.Fatalf("got %q", m.GetData())
+	}
+	r.AcceptMessage(context.Background(), m)
+	<-done
 }

@@ -24,7 +24,6 @@ import (
 
 	"github.com/isthmus-iot/isthmus/amqp"
 	"github.com/isthmus-iot/isthmus/config"
-	"github.com/isthmus-iot/isthmus/mapping"
 	"github.com/isthmus-iot/isthmus/mqtt"
 	"github.com/isthmus-iot/isthmus/ws"
 )
@@ -87,10 +86,6 @@ func New(cfg *config.Config, log *slog.Logger, build BuildInfo) (*Server, error)
 		return nil, err
 	}
 	s.bridge = newBridge(s, router, cfg)
-	var ic mqtt.Interceptor
-	if routesFrom(router, mapping.KindMQTT) {
-		ic = s.bridge
-	}
 	b, err := mqtt.New(mqtt.Options{
 		MaxPacketSize:    int(cfg.MQTT.MaxPacketSize),
 		ConnectTimeout:   cfg.MQTT.ConnectTimeout,
@@ -102,7 +97,7 @@ func New(cfg *config.Config, log *slog.Logger, build BuildInfo) (*Server, error)
 		KeepaliveMax:     cfg.MQTT.KeepaliveMax,
 		Logger:           log.With("component", "mqtt"),
 		Metrics:          s.metrics,
-		Interceptor:      ic,
+		Interceptor:      s.bridge,
 	})
 	if err != nil {
 		return nil, err
@@ -314,14 +309,11 @@ func (s *Server) Reload(next *config.Config) ([]string, error) {
 		s.reloadFailed.Inc()
 		return nil, err
 	}
-	if routesFrom(router, mapping.KindMQTT) != routesFrom(s.bridge.router.Load(), mapping.KindMQTT) {
-		restart = append(restart, "routes (MQTT sources added or all removed)")
-	}
 	if !sameAMQPExceptTLSFiles(prev.AMQP, next.AMQP) {
 		restart = append(restart, "amqp")
 	}
 	s.cfg.Store(next)
-	s.bridge.router.Store(router)
+	s.bridge.setRouter(router)
 	s.mqttWS.Store(s.newMQTTWS(next))
 	if s.amqp != nil {
 		s.amqpWS.Store(s.newAMQPWS(next))

@@ -17,6 +17,8 @@ func (acceptAll) Intercept(p *Publish, settle func(Decision)) {
 	}
 }
 
+func (acceptAll) Active() bool { return true }
+
 // rawClient is a hand-driven MQTT 3.1.1 client.
 type rawClient struct {
 	t *testing.T

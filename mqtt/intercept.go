@@ -55,6 +55,10 @@ type Decision struct {
 // Intercept runs on the client's read goroutine and must not block.
 type Interceptor interface {
 	Intercept(p *Publish, settle func(Decision))
+	// Active reports whether publishes go through Intercept at all: while
+	// false (say, no route takes MQTT messages) the broker works as a plain
+	// broker, with no copy and no held acknowledgement.
+	Active() bool
 }
 
 // pendingKey names one unsettled publish: packet identifiers are per client.
@@ -104,6 +108,9 @@ func (x *interception) reinjected(cl *mochi.Client, pk packets.Packet) bool {
 // onPublish is called from the hook. It returns the packet and nil to let
 // mochi go on, or packets.ErrRejectPacket to hold the message.
 func (x *interception) onPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
+	if !x.ic.Active() {
+		return pk, nil
+	}
 	key := pendingKey{cl.ID, pk.PacketID}
 	if pk.FixedHeader.Qos == 0 {
 		x.ic.Intercept(toPublish(cl, pk), nil)

@@ -32,6 +32,8 @@ func (h *holder) Intercept(p *Publish, settle func(Decision)) {
 	h.got <- struct{}{}
 }
 
+func (h *holder) Active() bool { return true }
+
 func (h *holder) next(t *testing.T) int {
 	t.Helper()
 	select {
