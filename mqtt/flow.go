@@ -32,12 +32,21 @@ type flowControl struct {
 
 // outboundLen reads the length of a client's write queue. mochi keeps it in an
 // unexported channel and offers no accessor; reflection may read the length
-// of an unexported field without touching it. Called only for congested
-// clients, never on the fast path.
+// of an unexported field without touching it.
 func outboundLen(cl *mochi.Client) (length, capacity int) {
-	v := reflect.ValueOf(&cl.State).Elem().FieldByName("outbound")
+	v := reflect.ValueOf(&cl.State).Elem().Field(outboundField)
 	return v.Len(), v.Cap()
 }
+
+// outboundField is the index of mochi.ClientState's write queue, looked up
+// once; New fails loudly if a mochi upgrade renamed it.
+var outboundField = func() int {
+	f, ok := reflect.TypeOf(mochi.ClientState{}).FieldByName("outbound")
+	if !ok || f.Type.Kind() != reflect.Chan {
+		panic("mqtt: mochi.ClientState has no outbound channel: the back-pressure in flow.go needs updating")
+	}
+	return f.Index[0]
+}()
 
 // crowded reports whether a client is running out of room: its write queue
 // is half full, or three quarters of the unacknowledged messages it may hold.
