@@ -800,6 +800,26 @@ func isTerminal(st frames.DeliveryState) bool {
 	return false
 }
 
+// forRange visits the entries of m whose delivery-id is in first..last, walking
+// whichever is smaller, the range (span ids) or the map: a peer may settle a
+// huge range (RabbitMQ #17407).
+func forRange[T any](m map[uint32]*T, first, last uint32, span uint64, visit func(uint32, *T)) {
+	if span <= uint64(len(m)) {
+		for i := uint64(0); i < span; i++ {
+			id := first + uint32(i)
+			if v := m[id]; v != nil {
+				visit(id, v)
+			}
+		}
+		return
+	}
+	for id, v := range m {
+		if serialInRange(id, first, last) {
+			visit(id, v)
+		}
+	}
+}
+
 func (s *Session) handleDisposition(d *frames.Disposition) {
 	first := d.First
 	last := d.Last.Or(first)
@@ -829,20 +849,7 @@ func (s *Session) handleDisposition(d *frames.Disposition) {
 				r.lastState = d.State // e.g. received: progress, not an outcome
 			}
 		}
-		if span <= uint64(len(s.outUnsettled)) {
-			for i := uint64(0); i < span; i++ {
-				id := first + uint32(i)
-				if r := s.outUnsettled[id]; r != nil {
-					visit(id, r)
-				}
-			}
-		} else {
-			for id, r := range s.outUnsettled {
-				if serialInRange(id, first, last) {
-					visit(id, r)
-				}
-			}
-		}
+		forRange(s.outUnsettled, first, last, span, visit)
 		if reply {
 			s.write(&frames.Disposition{Role: frames.RoleSender, First: first, Last: frames.Some(last), Settled: true, State: d.State}, nil)
 		}
@@ -857,20 +864,7 @@ func (s *Session) handleDisposition(d *frames.Disposition) {
 		delete(s.inUnsettled, id)
 		s.settleIncoming(dl)
 	}
-	if span <= uint64(len(s.inUnsettled)) {
-		for i := uint64(0); i < span; i++ {
-			id := first + uint32(i)
-			if dl := s.inUnsettled[id]; dl != nil {
-				visit(id, dl)
-			}
-		}
-	} else {
-		for id, dl := range s.inUnsettled {
-			if serialInRange(id, first, last) {
-				visit(id, dl)
-			}
-		}
-	}
+	forRange(s.inUnsettled, first, last, span, visit)
 }
 
 // settleIncoming marks an incoming delivery settled (once), returns its capacity and wakes a

@@ -1,7 +1,6 @@
 package mqtt
 
 import (
-	"bytes"
 	"sync/atomic"
 	"time"
 
@@ -19,8 +18,10 @@ type hook struct {
 
 func (h *hook) ID() string { return "isthmus" }
 
-func (h *hook) Provides(b byte) bool {
-	return bytes.Contains([]byte{
+// provided are the mochi events the hook handles. mochi asks Provides for
+// every event of every packet, so it is a table lookup.
+var provided = func() (t [256]bool) {
+	for _, e := range []byte{
 		mochi.OnConnectAuthenticate,
 		mochi.OnACLCheck,
 		mochi.OnConnect,
@@ -32,8 +33,13 @@ func (h *hook) Provides(b byte) bool {
 		mochi.OnPacketRead,
 		mochi.OnPacketProcessed,
 		mochi.OnQosPublish,
-	}, []byte{b})
-}
+	} {
+		t[e] = true
+	}
+	return t
+}()
+
+func (h *hook) Provides(b byte) bool { return provided[b] }
 
 // OnConnectAuthenticate admits every client: only anonymous access exists in
 // this version (devices and credentials arrive with issue 6).
