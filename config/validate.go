@@ -165,17 +165,7 @@ func (k *checker) log() {
 
 func (k *checker) mqtt() {
 	m := k.c.MQTT
-	if m.Listen != "" {
-		k.listen("mqtt.listen", m.Listen)
-	}
-	if m.TLS != nil {
-		if m.TLS.Listen == "" {
-			k.keyErr("mqtt.tls.listen", "required: the address of the MQTT TLS listener, such as \":8883\"")
-		} else {
-			k.listen("mqtt.tls.listen", m.TLS.Listen)
-		}
-		k.tlsFiles("mqtt.tls", m.TLS)
-	}
+	k.listeners("mqtt", "MQTT", m.Listen, m.TLS, ":8883")
 	if m.MaxPacketSize < minPacketSize || m.MaxPacketSize > maxPacketSize {
 		k.valErr("mqtt.max_packet_size", "%s is out of range: must be between %dB and %s", m.MaxPacketSize, minPacketSize, Size(maxPacketSize))
 	}
@@ -193,20 +183,26 @@ func (k *checker) mqtt() {
 	k.durationRange("mqtt.keepalive_max", m.KeepaliveMax, 0, maxKeepalive)
 }
 
+// listeners checks a protocol section's plain and TLS listeners.
+func (k *checker) listeners(section, protocol, listen string, t *TLS, tlsExample string) {
+	if listen != "" {
+		k.listen(section+".listen", listen)
+	}
+	if t == nil {
+		return
+	}
+	if t.Listen == "" {
+		k.keyErr(section+".tls.listen", "required: the address of the %s TLS listener, such as %q", protocol, tlsExample)
+	} else {
+		k.listen(section+".tls.listen", t.Listen)
+	}
+	k.tlsFiles(section+".tls", t)
+}
+
 // amqp checks the AMQP section (the server role, SPEC §4).
 func (k *checker) amqp() {
 	a := k.c.AMQP
-	if a.Listen != "" {
-		k.listen("amqp.listen", a.Listen)
-	}
-	if a.TLS != nil {
-		if a.TLS.Listen == "" {
-			k.keyErr("amqp.tls.listen", "required: the address of the AMQP TLS listener, such as \":5671\"")
-		} else {
-			k.listen("amqp.tls.listen", a.TLS.Listen)
-		}
-		k.tlsFiles("amqp.tls", a.TLS)
-	}
+	k.listeners("amqp", "AMQP", a.Listen, a.TLS, ":5671")
 	seen := map[string]bool{}
 	for i, mech := range a.SASL {
 		path := "amqp.sasl[" + strconv.Itoa(i) + "]"
