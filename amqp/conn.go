@@ -174,6 +174,7 @@ type Conn struct {
 	remoteOpen     *frames.Open
 	identity       Identity
 	tlsState       *tls.ConnectionState
+	id             uint64
 	peerMaxFrame   uint32 // largest frame this side writes
 	peerChannelMax uint16
 	peerIdle       time.Duration // the peer's idle-time-out; heartbeats go at half of it
@@ -212,11 +213,11 @@ func newConn(nc net.Conn, cfg connConfig, server bool) *Conn {
 		role = "server"
 	}
 	c := &Conn{
+		id:         id,
 		cfg:        cfg,
 		nc:         nc,
 		server:     server,
 		log:        cfg.logger.With("conn_id", id, "role", role, "remote_addr", nc.RemoteAddr().String()),
-		writeq:     make(chan outFrame, writeQueue),
 		closeq:     make(chan *frames.Close, 1),
 		closing:    make(chan struct{}),
 		readerDone: make(chan struct{}),
@@ -228,6 +229,9 @@ func newConn(nc net.Conn, cfg connConfig, server bool) *Conn {
 	}
 	return c
 }
+
+// ID returns the connection's number in this process, the conn_id of its logs.
+func (c *Conn) ID() uint64 { return c.id }
 
 // ContainerID returns this side's container-id.
 func (c *Conn) ContainerID() string { return c.cfg.containerID }
@@ -371,6 +375,9 @@ func (c *Conn) recoverPanic(where string) {
 
 // start runs the reader and the writer after a successful handshake.
 func (c *Conn) start() {
+	// Made here, not in newConn: a socket still in its handshake (or one that never finishes
+	// it) costs no write queue, about 12 KiB.
+	c.writeq = make(chan outFrame, writeQueue)
 	c.fr.SetMaxFrameSize(c.cfg.maxFrameSize)
 	c.goroutines.Go(c.readLoop)
 	c.goroutines.Go(c.writeLoop)

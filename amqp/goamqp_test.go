@@ -289,7 +289,7 @@ func TestGoAMQPSASL(t *testing.T) {
 	})
 	var mu sync.Mutex
 	var identities []Identity
-	_, url, _ := startServer(t, ServerOptions{Authenticator: auth, OnConnOpen: func(c *Conn) error {
+	_, url, _ := startServer(t, ServerOptions{Authenticator: auth, PlainWithoutTLS: true, OnConnOpen: func(c *Conn) error {
 		mu.Lock()
 		identities = append(identities, c.Identity())
 		mu.Unlock()

@@ -80,7 +80,7 @@ func peerServer(t *testing.T) (string, string) {
 		}
 		return "", errors.New("bad credentials")
 	})
-	_, url, _ := startServer(t, ServerOptions{AllowAnonymous: true, AnonymousRelay: true, Authenticator: auth, MaxMessageSize: 8 << 20})
+	_, url, _ := startServer(t, ServerOptions{AllowAnonymous: true, AnonymousRelay: true, Authenticator: auth, PlainWithoutTLS: true, MaxMessageSize: 8 << 20})
 	return url, strings.TrimPrefix(url, "amqp://")
 }
 

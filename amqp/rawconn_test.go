@@ -187,7 +187,7 @@ func TestRawBadProtocolHeader(t *testing.T) {
 }
 
 func TestRawSASLRequired(t *testing.T) {
-	_, url, _ := startServer(t, ServerOptions{Authenticator: AuthenticatorFunc(func(context.Context, *AuthRequest) (string, error) { return "x", nil })})
+	_, url, _ := startServer(t, ServerOptions{PlainWithoutTLS: true, Authenticator: AuthenticatorFunc(func(context.Context, *AuthRequest) (string, error) { return "x", nil })})
 	p := rawDial(t, url)
 	p.write(frames.AppendProtocolHeader(nil, frames.ProtocolAMQP))
 	if h := p.readHeader(); h.ID != frames.ProtocolSASL {
@@ -203,7 +203,7 @@ func TestRawBadSASL(t *testing.T) {
 		}
 		return "", &SASLError{Code: frames.SASLCodeSysTemp, Err: errors.New("backend down")}
 	})
-	_, url, _ := startServer(t, ServerOptions{Authenticator: auth})
+	_, url, _ := startServer(t, ServerOptions{Authenticator: auth, PlainWithoutTLS: true})
 	for _, tc := range []struct {
 		name string
 		init *frames.SASLInit
@@ -655,4 +655,25 @@ func TestRawSerialWrap(t *testing.T) {
 	for range n {
 		<-node.queue("q-wrap").ch
 	}
+}
+
+// PLAIN on a connection without TLS sends the password in the clear: it is
+// offered only with PlainWithoutTLS, and a client choosing it anyway fails.
+func TestRawPlainNeedsTLS(t *testing.T) {
+	auth := AuthenticatorFunc(func(_ context.Context, r *AuthRequest) (string, error) { return r.Username, nil })
+	_, url, _ := startServer(t, ServerOptions{Authenticator: auth, AllowAnonymous: true})
+	p := rawDial(t, url)
+	p.write(frames.AppendProtocolHeader(nil, frames.ProtocolSASL))
+	if h := p.readHeader(); h.ID != frames.ProtocolSASL {
+		t.Fatalf("header %v", h)
+	}
+	mechs := expect[*frames.SASLMechanisms](p)
+	if len(mechs.SASLServerMechanisms) != 1 || mechs.SASLServerMechanisms[0] != "ANONYMOUS" {
+		t.Fatalf("mechanisms %v on plaintext, want [ANONYMOUS]", mechs.SASLServerMechanisms)
+	}
+	p.write(p.frame(frames.FrameSASL, 0, &frames.SASLInit{Mechanism: "PLAIN", InitialResponse: []byte("\x00u\x00pw")}, nil))
+	if out := expect[*frames.SASLOutcome](p); out.Code != frames.SASLCodeAuth {
+		t.Fatalf("PLAIN on plaintext: outcome %d, want auth (1)", out.Code)
+	}
+	p.expectEOF()
 }

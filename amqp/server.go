@@ -37,14 +37,22 @@ type ServerOptions struct {
 	ChannelMax uint16
 	// HandleMax is the highest link handle per session; default 1023.
 	HandleMax uint32
+	// MaxConnections caps the connections served at once, those still in their handshake
+	// included; a socket beyond it is closed at once. 0: no cap.
+	MaxConnections int
 	// SessionWindow is each session's incoming-window in transfer frames; default 5000.
 	SessionWindow uint32
 	// AllowAnonymous allows SASL ANONYMOUS and the plain "AMQP 0" header without SASL.
 	AllowAnonymous bool
-	// SASLMechanisms lists the mechanisms to offer, in order. Default: ANONYMOUS if
-	// AllowAnonymous, PLAIN if an Authenticator is set, EXTERNAL when the TLS client certificate
-	// is verified.
+	// SASLMechanisms lists the mechanisms to offer, in order. Default: EXTERNAL when the TLS
+	// client certificate is verified, PLAIN if an Authenticator is set, ANONYMOUS if
+	// AllowAnonymous. Either way a mechanism is offered on a connection only when it can work
+	// there: EXTERNAL with a verified client certificate, PLAIN with an Authenticator and TLS
+	// (or PlainWithoutTLS), ANONYMOUS with AllowAnonymous.
 	SASLMechanisms []string
+	// PlainWithoutTLS offers PLAIN on connections without TLS, where the password crosses the
+	// network in the clear.
+	PlainWithoutTLS bool
 	// Authenticator checks PLAIN credentials and EXTERNAL identities.
 	Authenticator Authenticator
 	// TLSConfig enables TLS: a TLS ClientHello on the listener (amqps) and the AMQP TLS header
@@ -67,6 +75,9 @@ type ServerOptions struct {
 	// TraceFrames logs every frame at debug level.
 	TraceFrames bool
 }
+
+// ErrTooManyConnections is ServeConn's answer to a connection beyond ServerOptions.MaxConnections.
+var ErrTooManyConnections = errors.New("amqp: too many connections")
 
 // Server serves AMQP 1.0 connections. Its lifecycle follows net/http: Serve, ServeConn, Shutdown,
 // Close.
@@ -123,22 +134,46 @@ func NewServer(opts ServerOptions) *Server {
 	}
 }
 
-// mechanismsFor returns the SASL mechanisms offered on a connection with TLS state ts.
+// mechanismsFor returns the SASL mechanisms offered on a connection with TLS state ts: the
+// configured (or default) list, less what cannot work on this connection.
 func (srv *Server) mechanismsFor(ts *tls.ConnectionState) []string {
-	if srv.opts.SASLMechanisms != nil {
-		return srv.opts.SASLMechanisms
+	list := srv.opts.SASLMechanisms
+	if list == nil {
+		list = []string{mechExternal, mechPlain, mechAnonymous}
 	}
-	var m []string
-	if ts != nil && len(ts.VerifiedChains) > 0 {
-		m = append(m, mechExternal)
-	}
-	if srv.opts.Authenticator != nil {
-		m = append(m, mechPlain)
-	}
-	if srv.opts.AllowAnonymous {
-		m = append(m, mechAnonymous)
+	m := make([]string, 0, len(list))
+	for _, mech := range list {
+		var ok bool
+		switch mech {
+		case mechExternal:
+			ok = ts != nil && len(ts.VerifiedChains) > 0
+		case mechPlain:
+			ok = srv.opts.Authenticator != nil && (ts != nil || srv.opts.PlainWithoutTLS)
+		case mechAnonymous:
+			ok = srv.opts.AllowAnonymous
+		}
+		if ok {
+			m = append(m, mech)
+		}
 	}
 	return m
+}
+
+// transportTLS returns the TLS state of a connection whose TLS was terminated before the
+// engine saw it (a TLS listener, a wss WebSocket), or nil.
+func transportTLS(nc net.Conn) *tls.ConnectionState {
+	switch t := nc.(type) {
+	case *tls.Conn:
+		st := t.ConnectionState()
+		return &st
+	case interface {
+		TLSConnectionState() (tls.ConnectionState, bool)
+	}:
+		if st, ok := t.TLSConnectionState(); ok {
+			return &st
+		}
+	}
+	return nil
 }
 
 // Serve accepts connections on ln and serves each on its own goroutine. It returns
@@ -197,6 +232,12 @@ func (srv *Server) ServeConn(nc net.Conn) (err error) {
 		srv.mu.Unlock()
 		_ = nc.Close()
 		return ErrServerClosed
+	}
+	if max := srv.opts.MaxConnections; max > 0 && len(srv.conns) >= max {
+		srv.mu.Unlock()
+		_ = nc.Close()
+		srv.log.Debug("connection refused: MaxConnections reached", "max_connections", max, "remote_addr", nc.RemoteAddr().String())
+		return ErrTooManyConnections
 	}
 	srv.conns[c] = false
 	srv.mu.Unlock()
@@ -328,8 +369,10 @@ func (srv *Server) handshake(c *Conn) error {
 	if _, err := io.ReadFull(c.nc, hdr[:1]); err != nil {
 		return err
 	}
-	tlsDone := false
-	if frames.LooksLikeTLS(hdr[0]) {
+	// A TLS listener has finished its handshake by the first read.
+	c.tlsState = transportTLS(c.nc)
+	tlsDone := c.tlsState != nil
+	if frames.LooksLikeTLS(hdr[0]) && !tlsDone {
 		// amqps: a ClientHello without an AMQP TLS header (Proton autodetects this the same way).
 		if srv.opts.TLSConfig == nil {
 			return errors.New("amqp: TLS ClientHello but no TLS configured")
@@ -345,7 +388,7 @@ func (srv *Server) handshake(c *Conn) error {
 		return err
 	}
 	preferred := frames.ProtocolAMQP
-	if len(srv.mechanismsFor(nil)) > 0 || srv.opts.TLSConfig != nil {
+	if len(srv.mechanismsFor(c.tlsState)) > 0 || srv.opts.TLSConfig != nil {
 		preferred = frames.ProtocolSASL
 	}
 	for {

@@ -186,10 +186,11 @@ func TestDefaultYAML(t *testing.T) {
 		MQTT: MQTT{Listen: "127.0.0.1:1883", MaxPacketSize: 1 << 20, ConnectTimeout: 5 * time.Second,
 			MaxConnections: 10000, SessionExpiryMax: 24 * time.Hour, Retained: Retained{Max: 10000},
 			WriteQueue: 128, ReceiveMax: 1024},
-		AMQP:       AMQP{Listen: "127.0.0.1:5672", MaxFrameSize: 64 << 10, MaxMessageSize: 16 << 20, IdleTimeout: 60 * time.Second},
+		AMQP:       AMQP{Listen: "127.0.0.1:5672", MaxConnections: 10000, MaxFrameSize: 64 << 10, MaxMessageSize: 16 << 20, IdleTimeout: 60 * time.Second},
 		HTTP:       HTTP{Listen: "127.0.0.1:8080", MQTTPath: "/mqtt", AMQPPath: "/amqp"},
 		Admin:      Admin{Listen: "127.0.0.1:8081"},
-		Auth:       Auth{Anonymous: true},
+		Auth:       Auth{Anonymous: true, Presence: Presence{AMQPAddress: "$events/presence", MQTTTopic: "$SYS/isthmus/presence"}},
+		Limits:     Limits{ConnectRate: 500, ConnectBurst: 500, ConnectPacketSize: 64 << 10},
 		Unroutable: "accept",
 		Routes: []Route{
 			{Name: "default-mqtt-to-amqp", From: map[string]any{"mqtt": "#"}, To: map[string]any{"amqp": "{topic}"}},
@@ -303,12 +304,13 @@ func TestFullConfig(t *testing.T) {
 			SessionExpiryMax: 7 * 24 * time.Hour, Retained: Retained{Max: 42}, WriteQueue: 64, ReceiveMax: 100,
 			KeepaliveMax: 10 * time.Minute,
 		},
-		AMQP: AMQP{SASL: []string{"ANONYMOUS"}, PlainWithoutTLS: true, MaxFrameSize: 64 << 10,
+		AMQP: AMQP{SASL: []string{"ANONYMOUS"}, PlainWithoutTLS: true, MaxConnections: 10000, MaxFrameSize: 64 << 10,
 			MaxMessageSize: 16 << 20, IdleTimeout: 90 * time.Second, ContainerID: "amqp-container"},
 		HTTP: HTTP{Listen: "[::1]:8443", TLS: &TLS{Cert: filepath.Join(tlsDir, "server.crt"), Key: filepath.Join(tlsDir, "server.key")},
 			MQTTPath: "/ws/mqtt", AMQPPath: "/amqp", AllowedOrigins: []string{"https://dashboard.example", "http://localhost:3000"}},
 		Admin:      Admin{Listen: ""},
-		Auth:       Auth{Anonymous: true},
+		Auth:       Auth{Anonymous: true, Presence: Presence{MQTTTopic: "$SYS/edge-01/presence"}},
+		Limits:     Limits{ConnectRate: 100, ConnectBurst: 20, PublishRate: 50, PublishBurst: 10, ConnectPacketSize: 16 << 10},
 		Queues:     []Queue{},
 		Uplinks:    []Uplink{},
 		Routes:     []Route{},
@@ -403,7 +405,7 @@ func TestValidateWithoutSource(t *testing.T) {
 	}
 	want := []string{
 		"code: mqtt.write_queue: 0 is out of range: must be between 1 and 65535",
-		"code: auth.anonymous: " + noAnonymous,
+		"code: auth.anonymous: nobody could connect: set auth.devices_file to a devices file (docs/security.md), or auth.anonymous: true to let clients in without credentials",
 	}
 	var got []string
 	for _, e := range errs {

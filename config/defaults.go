@@ -24,6 +24,10 @@ const (
 	DefaultAdminListen      = "127.0.0.1:8081"
 	DefaultUnroutable       = "accept"
 	DefaultLogLevel         = "info"
+	DefaultPresenceAddress  = "$events/presence"
+	DefaultPresenceTopic    = "$SYS/isthmus/presence"
+	DefaultConnectRate      = 500
+	DefaultConnectPacket    = Size(64 << 10)
 )
 
 // Defaults fills in every default, in this one place (SPEC §3). For a Config
@@ -82,6 +86,9 @@ func Defaults(c *Config) {
 	if unset("amqp.max_message_size", a.MaxMessageSize == 0) {
 		a.MaxMessageSize = DefaultMaxMessageSize
 	}
+	if unset("amqp.max_connections", a.MaxConnections == 0) {
+		a.MaxConnections = DefaultMaxConnections
+	}
 	if unset("amqp.idle_timeout", a.IdleTimeout == 0) {
 		a.IdleTimeout = DefaultIdleTimeout
 	}
@@ -90,6 +97,25 @@ func Defaults(c *Config) {
 	}
 	if unset("admin.listen", c.Admin.Listen == "") {
 		c.Admin.Listen = DefaultAdminListen
+	}
+	if unset("auth.presence.amqp_address", c.Auth.Presence.AMQPAddress == "") {
+		c.Auth.Presence.AMQPAddress = DefaultPresenceAddress
+	}
+	if unset("auth.presence.mqtt_topic", c.Auth.Presence.MQTTTopic == "") {
+		c.Auth.Presence.MQTTTopic = DefaultPresenceTopic
+	}
+	l := &c.Limits
+	if unset("limits.connect_rate", l.ConnectRate == 0) {
+		l.ConnectRate = DefaultConnectRate
+	}
+	if unset("limits.connect_burst", l.ConnectBurst == 0) {
+		l.ConnectBurst = l.ConnectRate
+	}
+	if unset("limits.publish_burst", l.PublishBurst == 0) {
+		l.PublishBurst = l.PublishRate
+	}
+	if unset("limits.connect_packet_size", l.ConnectPacketSize == 0) {
+		l.ConnectPacketSize = DefaultConnectPacket
 	}
 	if unset("unroutable", c.Unroutable == "") {
 		c.Unroutable = DefaultUnroutable

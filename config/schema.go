@@ -13,6 +13,7 @@ type Config struct {
 	HTTP       HTTP     `yaml:"http"`
 	Admin      Admin    `yaml:"admin"`
 	Auth       Auth     `yaml:"auth"`
+	Limits     Limits   `yaml:"limits"`
 	Queues     []Queue  `yaml:"queues"`
 	Uplinks    []Uplink `yaml:"uplinks"`
 	Routes     []Route  `yaml:"routes"`
@@ -74,6 +75,7 @@ type AMQP struct {
 	TLS             *TLS          `yaml:"tls"`
 	SASL            []string      `yaml:"sasl"`
 	PlainWithoutTLS bool          `yaml:"plain_without_tls"`
+	MaxConnections  int           `yaml:"max_connections"` // default 10000
 	MaxFrameSize    Size          `yaml:"max_frame_size"`
 	MaxMessageSize  Size          `yaml:"max_message_size"`
 	IdleTimeout     time.Duration `yaml:"idle_timeout"`
@@ -94,10 +96,27 @@ type Admin struct {
 	Listen string `yaml:"listen"` // default 127.0.0.1:8081; "" disables
 }
 
-// Auth selects how clients authenticate.
+// Auth selects how clients authenticate (SPEC §7, docs/security.md).
 type Auth struct {
-	Anonymous   bool   `yaml:"anonymous"`    // default false; must be true in this version
-	DevicesFile string `yaml:"devices_file"` // not implemented yet: issue 6; relative to the config file
+	Anonymous   bool     `yaml:"anonymous"`    // clients without credentials may connect; default false
+	DevicesFile string   `yaml:"devices_file"` // identities, credentials, ACLs; relative to the config file
+	Presence    Presence `yaml:"presence"`
+}
+
+// Presence names where connect and disconnect events are published. An empty
+// value written in the file turns that side off.
+type Presence struct {
+	AMQPAddress string `yaml:"amqp_address"` // default $events/presence
+	MQTTTopic   string `yaml:"mqtt_topic"`   // default $SYS/isthmus/presence; events go to <mqtt_topic>/<id>
+}
+
+// Limits protect the gateway from floods (SPEC §4, §7). Rates are per second.
+type Limits struct {
+	ConnectRate       int  `yaml:"connect_rate"`        // new connections per listener; default 500; 0 = unlimited
+	ConnectBurst      int  `yaml:"connect_burst"`       // default: connect_rate
+	PublishRate       int  `yaml:"publish_rate"`        // messages from one MQTT client or AMQP connection; default 0 = unlimited
+	PublishBurst      int  `yaml:"publish_burst"`       // default: publish_rate
+	ConnectPacketSize Size `yaml:"connect_packet_size"` // largest MQTT CONNECT (read before authentication); default 64KiB
 }
 
 // Queue is an AMQP node (SPEC §5.2; not implemented yet).

@@ -31,9 +31,8 @@ const (
 )
 
 const (
-	notYet      = "not supported yet: "
-	removeIt    = "; remove this key"
-	noAnonymous = notYet + "no devices file support yet: only anonymous access works in this version; set auth.anonymous: true"
+	notYet   = "not supported yet: "
+	removeIt = "; remove this key"
 )
 
 // Validate checks the whole configuration and returns every problem found as
@@ -207,9 +206,7 @@ func (k *checker) amqp() {
 	for i, mech := range a.SASL {
 		path := "amqp.sasl[" + strconv.Itoa(i) + "]"
 		switch {
-		case mech == "PLAIN" || mech == "EXTERNAL":
-			k.valErr(path, notYet+"%s needs the devices file, which is not implemented in this version; only ANONYMOUS works (auth.anonymous: true)", mech)
-		case mech != "ANONYMOUS":
+		case mech != "ANONYMOUS" && mech != "PLAIN" && mech != "EXTERNAL":
 			k.valErr(path, "%q is not a supported SASL mechanism: ANONYMOUS, PLAIN or EXTERNAL", mech)
 		case seen[mech]:
 			k.valErr(path, "%s is listed twice", mech)
@@ -223,6 +220,9 @@ func (k *checker) amqp() {
 		k.valErr("amqp.max_message_size", "must not be negative")
 	}
 	k.durationRange("amqp.idle_timeout", a.IdleTimeout, 0, maxAMQPIdle)
+	if a.MaxConnections < 1 {
+		k.valErr("amqp.max_connections", "%d is out of range: at least 1", a.MaxConnections)
+	}
 }
 
 func (k *checker) http() {
@@ -281,15 +281,39 @@ func (k *checker) admin() {
 
 func (k *checker) auth() {
 	a := k.c.Auth
-	if !a.Anonymous {
+	if !a.Anonymous && a.DevicesFile == "" {
+		msg := "nobody could connect: set auth.devices_file to a devices file (docs/security.md), or auth.anonymous: true to let clients in without credentials"
 		if k.c.origin.present("auth.anonymous") || k.c.origin == nil {
-			k.valErr("auth.anonymous", "%s", noAnonymous)
+			k.valErr("auth.anonymous", "%s", msg)
 		} else {
-			k.keyErr("auth.anonymous", "not set, so false, and %s", noAnonymous)
+			k.keyErr("auth.anonymous", "not set, so false, and %s", msg)
 		}
 	}
-	if a.DevicesFile != "" {
-		k.keyErr("auth.devices_file", notYet+"the devices file is not implemented in this version; remove this key and set auth.anonymous: true")
+	for _, p := range []struct{ path, v string }{
+		{"auth.presence.amqp_address", a.Presence.AMQPAddress},
+		{"auth.presence.mqtt_topic", a.Presence.MQTTTopic},
+	} {
+		if strings.ContainsAny(p.v, "#+\x00") || strings.HasSuffix(p.v, "/") {
+			k.valErr(p.path, "%q must be a plain topic name: no wildcards, no trailing /", p.v)
+		}
+	}
+	l := k.c.Limits
+	for _, n := range []struct {
+		path string
+		v    int
+	}{{"limits.connect_rate", l.ConnectRate}, {"limits.connect_burst", l.ConnectBurst}, {"limits.publish_rate", l.PublishRate}, {"limits.publish_burst", l.PublishBurst}} {
+		if n.v < 0 {
+			k.valErr(n.path, "must not be negative (0: unlimited)")
+		}
+	}
+	if l.ConnectRate > 0 && l.ConnectBurst == 0 {
+		k.valErr("limits.connect_burst", "must be at least 1 when limits.connect_rate is set")
+	}
+	if l.PublishRate > 0 && l.PublishBurst == 0 {
+		k.valErr("limits.publish_burst", "must be at least 1 when limits.publish_rate is set")
+	}
+	if l.ConnectPacketSize != 0 && l.ConnectPacketSize < minPacketSize {
+		k.valErr("limits.connect_packet_size", "%s is too small: at least %dB", l.ConnectPacketSize, minPacketSize)
 	}
 }
 

@@ -30,13 +30,16 @@ func (s *Server) adminMux() http.Handler {
 		s.metrics.WritePrometheus(w)
 		metrics.WriteProcessMetrics(w)
 	})
+	mux.HandleFunc("GET /api/v1/connections", s.apiConnections)
+	mux.HandleFunc("DELETE /api/v1/connections/{protocol}/{id}", s.apiKick)
+	mux.HandleFunc("GET /api/v1/devices", s.apiDevices)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "isthmus %s\n\n/livez    liveness\n/readyz   readiness (every listener up)\n/metrics  Prometheus metrics\n", s.build.Version)
+		fmt.Fprintf(w, "isthmus %s\n\n/livez    liveness\n/readyz   readiness (every listener up)\n/metrics  Prometheus metrics\n/api/v1/connections  connected clients (DELETE /api/v1/connections/{mqtt|amqp}/{id} disconnects one)\n/api/v1/devices      devices of the devices file: online, last seen, counters\n", s.build.Version)
 	})
 	return mux
 }

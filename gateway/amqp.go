@@ -24,21 +24,30 @@ func (s *Server) newAMQPServer(cfg *config.Config) *amqp.Server {
 	opts := amqp.ServerOptions{
 		ContainerID:      a.ContainerID,
 		MaxFrameSize:     uint32(a.MaxFrameSize),
+		MaxConnections:   a.MaxConnections,
 		MaxMessageSize:   uint64(a.MaxMessageSize),
 		IdleTimeout:      a.IdleTimeout,
 		HandshakeTimeout: cfg.MQTT.ConnectTimeout,
-		// Only anonymous access exists in this version (issue 6 brings SASL
-		// PLAIN and EXTERNAL against the devices file).
-		AllowAnonymous: cfg.Auth.Anonymous,
-		AnonymousRelay: true,
-		LinkHandler:    s.bridge,
-		Logger:         s.log.With("component", "amqp"),
+		// ANONYMOUS is decided at start (SASL mechanisms are offered per
+		// connection from these options); credentials against the devices
+		// file, which reloads.
+		AllowAnonymous:  cfg.Auth.Anonymous,
+		SASLMechanisms:  a.SASL,
+		PlainWithoutTLS: a.PlainWithoutTLS,
+		AnonymousRelay:  true,
+		LinkHandler:     s.bridge,
+		OnConnOpen:      s.amqpOpened,
+		OnConnClose:     s.amqpClosed,
+		Logger:          s.log.With("component", "amqp"),
 	}
 	if opts.ContainerID == "" {
 		opts.ContainerID = cfg.Gateway.ID
 	}
 	if a.TLS != nil {
 		opts.TLSConfig = s.certs.config("amqp")
+	}
+	if cfg.Auth.DevicesFile != "" {
+		opts.Authenticator = s.auth.amqpAuthenticator()
 	}
 	return amqp.NewServer(opts)
 }
@@ -91,5 +100,5 @@ func sameAMQPExceptTLSFiles(a, b config.AMQP) bool {
 	}
 	a.TLS, b.TLS, a.SASL, b.SASL = nil, nil, nil, nil
 	return a.Listen == b.Listen && a.PlainWithoutTLS == b.PlainWithoutTLS && a.MaxFrameSize == b.MaxFrameSize &&
-		a.MaxMessageSize == b.MaxMessageSize && a.IdleTimeout == b.IdleTimeout && a.ContainerID == b.ContainerID
+		a.MaxMessageSize == b.MaxMessageSize && a.MaxConnections == b.MaxConnections && a.IdleTimeout == b.IdleTimeout && a.ContainerID == b.ContainerID
 }

@@ -293,15 +293,14 @@ func (b *bridge) toQueue(q *queue, msg *frames.Message) error {
 	return q.enqueue(payload)
 }
 
-// fromMQTT is the mapping's view of a publish. Identity stays empty: in this
-// version nobody is authenticated, and an MQTT username alone is only a claim
-// (issue 6 brings devices).
+// fromMQTT is the mapping's view of a publish; Identity is the device the
+// client authenticated as (devices file), "" for anonymous clients.
 func fromMQTT(p *mqtt.Publish) *mapping.MQTTMessage {
 	m := &mapping.MQTTMessage{
 		Topic: p.Topic, Payload: p.Payload, QoS: p.QoS, Retain: p.Retain,
 		ContentType: p.ContentType, ResponseTopic: p.ResponseTopic, CorrelationData: p.CorrelationData,
 		MessageExpiry: p.MessageExpiry, PayloadFormat: p.PayloadFormat,
-		ClientID: p.ClientID, ProtocolVersion: p.ProtocolVersion,
+		ClientID: p.ClientID, Identity: p.Identity, ProtocolVersion: p.ProtocolVersion,
 	}
 	for _, u := range p.UserProperties {
 		m.UserProperties = append(m.UserProperties, mapping.UserProperty{Key: u.Key, Value: u.Value})
@@ -341,16 +340,29 @@ func (b *bridge) attachReceiver(req *amqp.LinkRequest) error {
 	if src == nil {
 		return &amqp.Error{Condition: frames.CondInvalidField, Description: "a receiver needs a source: a queue, a topic address filter, or dynamic"}
 	}
+	identity := amqpIdentity(req.Conn())
 	var q *queue
 	switch {
 	case src.Dynamic:
-		// A temporary queue for request/reply (SPEC §5.2), deleted with its last consumer.
+		// A temporary queue for request/reply (SPEC §5.2), deleted with its
+		// last consumer; any identity may have one.
 		q = b.queues.dynamic()
+		q.owner = identity
 		reply := *src
 		reply.Address = frames.Some(q.Name())
 		src = &reply
 	default:
 		q = b.queues.lookup(src.Address.V, true)
+		switch {
+		case q != nil && q.temporary:
+			// Only its creator's identity may consume a temporary queue; the
+			// name is random, so others may send to it (replies).
+			if q.owner != identity {
+				return unauthorized("receiving from temporary queue " + quote(q.Name()))
+			}
+		case !b.s.auth.Allow(identity, src.Address.V, false):
+			return unauthorized("receiving from " + quote(src.Address.V))
+		}
 	}
 	if q != nil {
 		snd, err := req.AcceptSender(&amqp.SenderOptions{Source: src, ManualDrain: true})
@@ -411,7 +423,11 @@ func (b *bridge) attachSender(req *amqp.LinkRequest) error {
 			return &amqp.Error{Condition: frames.CondNotImplemented, Description: "dynamic nodes are not supported yet"}
 		}
 		address = t.Address.V
-		if q := b.queues.lookup(address, true); q != nil {
+		q := b.queues.lookup(address, true)
+		if (q == nil || !q.temporary) && !b.s.auth.Allow(amqpIdentity(req.Conn()), address, true) {
+			return unauthorized("sending to " + quote(address))
+		}
+		if q != nil {
 			return b.attachQueueSender(req, q)
 		}
 		if err := validTopic(address); err != "" {
@@ -423,11 +439,15 @@ func (b *bridge) attachSender(req *amqp.LinkRequest) error {
 		return err
 	}
 	conn := req.Conn()
+	ac := b.s.amqpState(conn)
 	b.spawn(func() {
 		for {
 			d, err := rcv.Receive(b.ctx)
 			if err != nil {
 				return
+			}
+			if ac != nil {
+				ac.received(b.ctx)
 			}
 			b.deliver(conn, address, d, req.RcvSettleMode() == frames.ReceiverSettleModeSecond)
 		}
@@ -443,11 +463,15 @@ func (b *bridge) attachQueueSender(req *amqp.LinkRequest, q *queue) error {
 	if err != nil {
 		return err
 	}
+	ac := b.s.amqpState(req.Conn())
 	b.spawn(func() {
 		for {
 			d, err := rcv.Receive(b.ctx)
 			if err != nil {
 				return
+			}
+			if ac != nil {
+				ac.received(b.ctx)
 			}
 			err = q.enqueue(bytes.Clone(d.Payload()))
 			b.settle(d, enqueueOutcome(err))
@@ -467,7 +491,12 @@ func (b *bridge) deliver(conn *amqp.Conn, address string, d *amqp.Delivery, seco
 		if msg.Properties != nil {
 			address = msg.Properties.To.V
 		}
-		if q := b.queues.lookup(address, true); q != nil {
+		q := b.queues.lookup(address, true)
+		if (q == nil || !q.temporary) && !b.s.auth.Allow(amqpIdentity(conn), address, true) {
+			b.settle(d, rejected(frames.CondUnauthorizedAccess, "sending to properties.to "+quote(address)+" is not allowed for this identity (devices file ACL)"))
+			return
+		}
+		if q != nil {
 			b.settle(d, enqueueOutcome(q.enqueue(bytes.Clone(d.Payload()))))
 			return
 		}
@@ -477,7 +506,7 @@ func (b *bridge) deliver(conn *amqp.Conn, address string, d *amqp.Delivery, seco
 		}
 	}
 	in := &mapping.AMQPMessage{Message: msg, Settled: d.SenderSettled(), SettleSecond: second,
-		ContainerID: conn.RemoteContainerID(), Identity: conn.Identity().Name}
+		ContainerID: conn.RemoteContainerID(), Identity: amqpIdentity(conn)}
 
 	// The topic address's own receivers: AMQP to AMQP, the bare message untouched.
 	res := b.toTopic(address, mapping.ForwardAMQP(msg), d.SenderSettled(), d.SenderSettled())

@@ -58,6 +58,13 @@ type Server struct {
 	amqpWS atomic.Pointer[ws.Handler]
 	certs  certStore
 
+	auth      authority
+	devMu     sync.Mutex // serializes devices file reloads
+	presence  *presence
+	amqpConns sync.Map // *amqp.Conn → *amqpConn
+	bgCancel  context.CancelFunc
+	bg        sync.WaitGroup // the devices watcher and the presence publisher
+
 	reloadOK, reloadFailed *metrics.Counter
 
 	mu        sync.Mutex
@@ -85,19 +92,33 @@ func New(cfg *config.Config, log *slog.Logger, build BuildInfo) (*Server, error)
 	if err != nil {
 		return nil, err
 	}
+	reg, sum, err := loadDevices(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.auth.reg.Store(reg)
+	s.auth.sum = sum
+	s.auth.anonymous.Store(cfg.Auth.Anonymous)
+	s.presence = newPresence(s)
 	s.bridge = newBridge(s, router, cfg)
 	b, err := mqtt.New(mqtt.Options{
-		MaxPacketSize:    int(cfg.MQTT.MaxPacketSize),
-		ConnectTimeout:   cfg.MQTT.ConnectTimeout,
-		MaxConnections:   cfg.MQTT.MaxConnections,
-		SessionExpiryMax: cfg.MQTT.SessionExpiryMax,
-		RetainedMax:      cfg.MQTT.Retained.Max,
-		WriteQueue:       cfg.MQTT.WriteQueue,
-		ReceiveMax:       cfg.MQTT.ReceiveMax,
-		KeepaliveMax:     cfg.MQTT.KeepaliveMax,
-		Logger:           log.With("component", "mqtt"),
-		Metrics:          s.metrics,
-		Interceptor:      s.bridge,
+		MaxPacketSize:     int(cfg.MQTT.MaxPacketSize),
+		ConnectTimeout:    cfg.MQTT.ConnectTimeout,
+		MaxConnections:    cfg.MQTT.MaxConnections,
+		SessionExpiryMax:  cfg.MQTT.SessionExpiryMax,
+		RetainedMax:       cfg.MQTT.Retained.Max,
+		WriteQueue:        cfg.MQTT.WriteQueue,
+		ReceiveMax:        cfg.MQTT.ReceiveMax,
+		KeepaliveMax:      cfg.MQTT.KeepaliveMax,
+		Logger:            log.With("component", "mqtt"),
+		Metrics:           s.metrics,
+		Interceptor:       s.bridge,
+		Auth:              &s.auth,
+		ConnectPacketSize: int(cfg.Limits.ConnectPacketSize),
+		PublishRate:       float64(cfg.Limits.PublishRate),
+		PublishBurst:      cfg.Limits.PublishBurst,
+		OnConnected:       s.mqttConnected,
+		OnDisconnected:    s.mqttDisconnected,
 	})
 	if err != nil {
 		return nil, err
@@ -150,6 +171,7 @@ func (s *Server) Start() error {
 		if err != nil {
 			return fmt.Errorf("%s: %w (change %s in %s, or stop the process using the port)", name, err, name, cfg.Source)
 		}
+		ln = s.limitAccept(name, ln, cfg.Limits)
 		if tlsConf != nil {
 			ln = tls.NewListener(ln, tlsConf)
 		}
@@ -213,9 +235,17 @@ func (s *Server) Start() error {
 			p.serve(p.ln)
 		}(p)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.bgCancel = cancel
+	s.bg.Add(2)
+	go func() { defer s.bg.Done(); s.presence.run(ctx) }()
+	go func() { defer s.bg.Done(); s.watchDevices(ctx, devicesPoll) }()
 	s.ready.Store(true)
 	return nil
 }
+
+// devicesPoll is how often the devices file is checked for changes.
+const devicesPoll = time.Second
 
 func (s *Server) serveMQTT(transport string) func(net.Listener) {
 	return func(ln net.Listener) {
@@ -312,6 +342,19 @@ func (s *Server) Reload(next *config.Config) ([]string, error) {
 	if !sameAMQPExceptTLSFiles(prev.AMQP, next.AMQP) {
 		restart = append(restart, "amqp")
 	}
+	if prev.Limits != next.Limits {
+		restart = append(restart, "limits")
+	}
+	if (prev.Auth.DevicesFile == "") != (next.Auth.DevicesFile == "") {
+		// AMQP offers PLAIN only with a devices file, decided at start.
+		restart = append(restart, "auth.devices_file")
+	} else if err := s.reloadDevices(next); err != nil {
+		return nil, err
+	}
+	if prev.Auth.Anonymous != next.Auth.Anonymous && s.amqp != nil {
+		restart = append(restart, "auth.anonymous (AMQP; MQTT applies it now)")
+	}
+	s.auth.anonymous.Store(next.Auth.Anonymous)
 	s.cfg.Store(next)
 	s.bridge.setRouter(router)
 	s.mqttWS.Store(s.newMQTTWS(next))
@@ -369,6 +412,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.bridge.close()
 	if err := s.broker.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
+	}
+	if s.bgCancel != nil {
+		s.bgCancel()
+		s.bg.Wait()
 	}
 	for _, h := range handles {
 		h.Close()

@@ -38,6 +38,7 @@ type testGateway struct {
 const baseYAML = `
 gateway: {id: test-gw, shutdown_timeout: 5s}
 auth: {anonymous: true}
+limits: {connect_rate: 0}
 mqtt:
   listen: 127.0.0.1:0
   connect_timeout: 700ms

@@ -220,8 +220,9 @@ type queue struct {
 	qs        *queues
 	name      string
 	cfg       config.Queue
-	auto      bool // created for a match: pattern
-	temporary bool // dynamic: deleted with its last consumer
+	auto      bool   // created for a match: pattern
+	temporary bool   // dynamic: deleted with its last consumer
+	owner     string // temporary: the identity that created it, the only one that may consume it
 
 	mu         sync.Mutex
 	redeliver  []*qmsg // back from a consumer, by seq: delivered first

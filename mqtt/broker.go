@@ -64,6 +64,20 @@ type Options struct {
 	// Interceptor, if set, sees every client PUBLISH first and decides when
 	// QoS 1 and 2 messages are acknowledged (see Interceptor). Nil: a plain broker.
 	Interceptor Interceptor
+	// Auth authenticates clients and checks every publish, subscribe and
+	// delivery; nil admits everyone to everything.
+	Auth Auth
+	// ConnectPacketSize caps the CONNECT, read before authentication; 0 or
+	// more than MaxPacketSize: MaxPacketSize.
+	ConnectPacketSize int
+	// PublishRate limits the PUBLISH packets read from one client per second
+	// (burst PublishBurst); a faster client is slowed down, not cut. 0: no limit.
+	PublishRate  float64
+	PublishBurst int
+	// OnConnected runs for each client admitted, on its goroutine, before its
+	// CONNACK; OnDisconnected once it is gone, with the reason.
+	OnConnected    func(ClientInfo)
+	OnDisconnected func(ClientInfo, error)
 }
 
 func (o *Options) setDefaults() {
@@ -108,6 +122,9 @@ type Broker struct {
 	flow      flowControl   // see flow.go
 	gateway   *mochi.Client // the in-process client bridged messages are published as
 
+	clients clients       // connected clients (auth.go)
+	done    chan struct{} // closed by Shutdown
+
 	closing atomic.Bool
 	sockets atomic.Int64 // open sockets, before and after CONNECT
 	active  [4]atomic.Int64
@@ -126,6 +143,7 @@ func New(opts Options) (*Broker, error) {
 		log:       opts.Logger,
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[net.Conn]struct{}),
+		done:      make(chan struct{}),
 	}
 	caps := mochi.NewDefaultServerCapabilities()
 	caps.MaximumClients = int64(opts.MaxConnections)
@@ -252,8 +270,9 @@ func (b *Broker) serve(c net.Conn, transport string) (err error) {
 	}()
 	b.m.accepted.Inc()
 	gc := wire.NewConn(c, wire.Config{
-		MaxPacketSize:  b.opts.MaxPacketSize,
-		ConnectTimeout: b.opts.ConnectTimeout,
+		MaxPacketSize:     b.opts.MaxPacketSize,
+		ConnectPacketSize: b.opts.ConnectPacketSize,
+		ConnectTimeout:    b.opts.ConnectTimeout,
 		OnReject: func(e *wire.Error) {
 			b.m.rejected(rejectReason(e))
 			b.log.Debug("MQTT packet refused; connection closed", "remote", c.RemoteAddr().String(), "transport", transport, "reason_code", e.Reason, "error", e.Msg)
@@ -271,6 +290,7 @@ func (b *Broker) serve(c net.Conn, transport string) (err error) {
 	connected = true
 	b.active[idx].Add(1)
 	err = b.srv.EstablishConnection(transport, gc)
+	b.connGone(gc, err) // normally done in OnDisconnect; mochi skips it on some early errors
 	b.log.Debug("MQTT connection closed", "remote", c.RemoteAddr().String(), "transport", transport, "error", err)
 	return err
 }
@@ -297,6 +317,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	if !b.closing.CompareAndSwap(false, true) {
 		return ErrBrokerClosed
 	}
+	close(b.done)
 	b.mu.Lock()
 	for ln := range b.listeners {
 		ln.Close()

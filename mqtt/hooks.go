@@ -41,13 +41,6 @@ var provided = func() (t [256]bool) {
 
 func (h *hook) Provides(b byte) bool { return provided[b] }
 
-// OnConnectAuthenticate admits every client: only anonymous access exists in
-// this version (devices and credentials arrive with issue 6).
-func (h *hook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool { return true }
-
-// OnACLCheck allows every topic for the same reason.
-func (h *hook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool { return true }
-
 // OnConnect lowers an MQTT 5 client's keepalive to KeepaliveMax and tells the
 // client through the Server Keep Alive property [MQTT-3.2.2-21]. 3.1.1 has no
 // such property, so a 3.1.1 client keeps its own value.
@@ -72,6 +65,9 @@ func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, e
 	if x != nil && x.reinjected(cl, pk) {
 		h.awaitRoom(cl, pk)
 		return pk, nil
+	}
+	if !cl.Net.Inline {
+		h.throttle(cl)
 	}
 	max := h.b.opts.RetainedMax
 	if max > 0 && pk.FixedHeader.Retain && len(pk.Payload) > 0 {
@@ -105,8 +101,10 @@ func (h *hook) OnQosPublish(cl *mochi.Client, pk packets.Packet, sent int64, res
 	h.b.flow.stored(cl)
 }
 
-// OnDisconnect forgets the unsettled publishes of a session that ended.
+// OnDisconnect reports the client gone and forgets the unsettled publishes
+// of a session that ended.
 func (h *hook) OnDisconnect(cl *mochi.Client, err error, expire bool) {
+	h.clientGone(cl, err)
 	if x := h.b.intercept; x != nil && expire {
 		x.forget(cl.ID)
 	}
@@ -191,8 +189,11 @@ func newBrokerMetrics(set *metrics.Set, b *Broker) *brokerMetrics {
 	for _, r := range []string{"write_queue_full", "retained_limit", "inflight_expired", "packet_id_collision"} {
 		m.dropped0(r)
 	}
-	for _, r := range []string{"max_connections", "connect_timeout", "malformed", "packet_too_large", "unsupported_version", "panic", "slow_subscriber"} {
+	for _, r := range []string{"max_connections", "connect_timeout", "malformed", "packet_too_large", "unsupported_version", "panic", "slow_subscriber", "not_authorized"} {
 		m.rejected0(r)
+	}
+	for _, op := range []string{"publish", "subscribe"} {
+		m.refused0(op)
 	}
 	return m
 }
@@ -208,3 +209,10 @@ func (m *brokerMetrics) rejected0(reason string) *metrics.Counter {
 }
 
 func (m *brokerMetrics) rejected(reason string) { m.rejected0(reason).Inc() }
+
+// refused counts operations an ACL refused.
+func (m *brokerMetrics) refused0(op string) *metrics.Counter {
+	return m.set.GetOrCreateCounter(`isthmus_acl_refused_total{protocol="mqtt",operation="` + op + `"}`)
+}
+
+func (m *brokerMetrics) refused(op string) { m.refused0(op).Inc() }

@@ -11,7 +11,7 @@ import (
 // on it. Payload and the slices are the interceptor's to keep.
 type Publish struct {
 	ClientID        string
-	Username        string
+	Identity        string // the authenticated identity (device id); "" for anonymous clients
 	ProtocolVersion byte
 	Topic           string
 	Payload         []byte
@@ -235,7 +235,7 @@ func (x *interception) forget(clientID string) {
 func toPublish(cl *mochi.Client, pk packets.Packet) *Publish {
 	p := &Publish{
 		ClientID:        cl.ID,
-		Username:        string(cl.Properties.Username),
+		Identity:        identity(cl),
 		ProtocolVersion: cl.Properties.ProtocolVersion,
 		Topic:           pk.TopicName,
 		Payload:         append([]byte(nil), pk.Payload...),

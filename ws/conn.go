@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -62,6 +63,16 @@ var _ net.Conn = (*Conn)(nil)
 
 func newConn(wsc *websocket.Conn) *Conn {
 	return &Conn{ws: wsc, raw: wsc.NetConn()}
+}
+
+// TLSConnectionState returns the state of the TLS connection under the
+// WebSocket (wss), and false for plain ws. Servers use it for client
+// certificates and to know whether passwords travel encrypted.
+func (c *Conn) TLSConnectionState() (tls.ConnectionState, bool) {
+	if t, ok := c.raw.(*tls.Conn); ok {
+		return t.ConnectionState(), true
+	}
+	return tls.ConnectionState{}, false
 }
 
 // Subprotocol returns the negotiated WebSocket subprotocol, e.g. "mqtt".

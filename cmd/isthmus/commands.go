@@ -15,6 +15,7 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/isthmus-iot/isthmus/config"
+	"github.com/isthmus-iot/isthmus/devices"
 	"github.com/isthmus-iot/isthmus/gateway"
 )
 
@@ -38,7 +39,8 @@ func run(g *globals, stderr io.Writer) error {
 	gw, err := gateway.New(cfg, log, build)
 	if err != nil {
 		var errs config.Errors
-		if errors.As(err, &errs) {
+		var derrs devices.Errors
+		if errors.As(err, &errs) || errors.As(err, &derrs) {
 			printConfigError(stderr, err)
 		} else {
 			log.Error("cannot start", "error", err)
@@ -54,8 +56,11 @@ func run(g *globals, stderr io.Writer) error {
 		_ = gw.Shutdown(context.Background())
 		return exitError{1}
 	}
-	if cfg.Auth.Anonymous {
-		log.Warn("anonymous access is enabled: any client may connect (auth.anonymous: true)")
+	switch {
+	case cfg.Auth.Anonymous && cfg.Auth.DevicesFile == "":
+		log.Warn("anonymous access is enabled: any client may connect and do anything (auth.anonymous: true, no auth.devices_file)")
+	case cfg.Auth.Anonymous:
+		log.Warn("anonymous access is enabled: clients without credentials get the devices file's anonymous: permissions (auth.anonymous: true)")
 	}
 	_, _ = daemon.SdNotify(false, daemon.SdNotifyReady)
 
@@ -133,6 +138,14 @@ func check(path string, stdout, stderr io.Writer) error {
 		printConfigError(stderr, err)
 		return exitError{1}
 	}
+	if f := cfg.Auth.DevicesFile; f != "" {
+		reg, err := devices.Load(f)
+		if err != nil {
+			printConfigError(stderr, err)
+			return exitError{1}
+		}
+		fmt.Fprintf(stdout, "%s: ok (%d devices)\n", f, len(reg.Devices()))
+	}
 	fmt.Fprintf(stdout, "%s: ok\n", path)
 	return nil
 }
@@ -144,6 +157,14 @@ func printConfigError(w io.Writer, err error) {
 			fmt.Fprintln(w, e.Error())
 		}
 		fmt.Fprintf(w, "%d problem(s); nothing was started\n", len(errs))
+		return
+	}
+	var derrs devices.Errors
+	if errors.As(err, &derrs) {
+		for _, e := range derrs {
+			fmt.Fprintln(w, e.Error())
+		}
+		fmt.Fprintf(w, "%d problem(s) in the devices file; nothing was started\n", len(derrs))
 		return
 	}
 	fmt.Fprintln(w, "isthmus:", err)

@@ -59,6 +59,8 @@ Usage:
                               test clients: mqtt://, mqtts://, ws://…/mqtt, amqp://, amqps://, ws://…/amqp
   isthmus bench --mode mqtt-to-amqp|amqp-to-mqtt|mqtt-to-mqtt --mqtt URL [--amqp URL] ...
                               load generator: msg/s, p50/p99/max latency, loss, duplicates
+  isthmus passwd [--cost N]   read a password (prompt, or stdin's first line) and print
+                              its bcrypt hash for the devices file
   isthmus version             print version, commit, Go version and platform
 
 Global flags (before or after the command):
@@ -66,7 +68,8 @@ Global flags (before or after the command):
   --log-format text|json
   -c, --config FILE           also from the ISTHMUS_CONFIG environment variable
 
-Signals: SIGHUP reloads the config (validated first; the old one stays on error);
+Signals: SIGHUP reloads the config and the devices file (validated first; the old
+ones stay on error; the devices file also reloads by itself when it changes);
 SIGTERM/SIGINT shut down gracefully within gateway.shutdown_timeout.
 `
 
@@ -107,6 +110,8 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		return subCmd(rest, stdout, stderr)
 	case "bench":
 		return benchCmd(rest, stdout, stderr)
+	case "passwd":
+		return passwdCmd(rest, os.Stdin, stdout, stderr)
 	}
 	sub := flag.NewFlagSet("isthmus "+cmd, flag.ContinueOnError)
 	rf := &routeFlags{}

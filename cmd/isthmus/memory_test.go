@@ -42,7 +42,7 @@ func TestIdleMemory(t *testing.T) {
 	}
 	cmd := exec.Command(binary, "--log-format", "json")
 	cmd.Env = append(os.Environ(), "ISTHMUS_CONFIG=")
-	cfg := "auth: {anonymous: true}\nmqtt: {listen: \"127.0.0.1:0\", connect_timeout: 30s}\nadmin: {listen: \"\"}\n"
+	cfg := "auth: {anonymous: true}\nlimits: {connect_rate: 0}\nmqtt: {listen: \"127.0.0.1:0\", connect_timeout: 30s}\nadmin: {listen: \"\"}\n"
 	f, _ := os.CreateTemp(t.TempDir(), "*.yaml")
 	f.WriteString(cfg)
 	f.Close()

@@ -30,6 +30,10 @@ type Config struct {
 	// MaxPacketSize is the largest packet accepted, fixed header included;
 	// 0 means the protocol maximum.
 	MaxPacketSize int
+	// ConnectPacketSize, if set and smaller, limits the CONNECT instead: it
+	// is read before the client is authenticated, so an anonymous socket can
+	// make the gateway buffer only this much.
+	ConnectPacketSize int
 	// ConnectTimeout bounds, from NewConn, the time a peer has to deliver a
 	// complete valid CONNECT; 0 means no bound. The deadline is absolute: a
 	// peer sending one byte at a time is cut all the same.
@@ -67,7 +71,11 @@ var _ net.Conn = (*Conn)(nil)
 // NewConn wraps c. If cfg.ConnectTimeout is set, c's read deadline is set to
 // now plus that timeout at once.
 func NewConn(c net.Conn, cfg Config) *Conn {
-	wc := &Conn{nc: c, cfg: cfg, rd: NewReader(c, cfg.MaxPacketSize)}
+	first := cfg.MaxPacketSize
+	if n := cfg.ConnectPacketSize; n > 0 && (first <= 0 || n < first) {
+		first = n
+	}
+	wc := &Conn{nc: c, cfg: cfg, rd: NewReader(c, first)}
 	if cfg.ConnectTimeout > 0 {
 		_ = c.SetReadDeadline(time.Now().Add(cfg.ConnectTimeout))
 	} else {
@@ -154,6 +162,7 @@ func (c *Conn) accepted(pkt []byte) {
 		return
 	}
 	c.version.Store(uint32(c.rd.Version()))
+	c.rd.SetMaxPacketSize(c.cfg.MaxPacketSize)
 	c.dmu.Lock()
 	defer c.dmu.Unlock()
 	if c.connected {

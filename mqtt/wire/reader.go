@@ -92,7 +92,12 @@ func (r *Reader) Next() ([]byte, error) {
 	}
 	total := 1 + n + int(rem)
 	if r.max > 0 && total > r.max {
-		// Refused from the header alone: nothing of the body is read or allocated.
+		// Refused from the header alone: nothing of the body is read or allocated,
+		// except the few bytes that say whether an oversized CONNECT is MQTT 5,
+		// which is owed a CONNACK 0x95 [MQTT-3.2.2-7].
+		if first>>4 == typeConnect && r.version == 0 {
+			r.peekConnectLevel(n, total)
+		}
 		return nil, r.fail(reasonErr(ReasonPacketTooLarge, "%s of %d bytes exceeds the maximum packet size of %d bytes [MQTT-3.2.2-15]", name, total, r.max))
 	}
 	if err := r.fill(total); err != nil {
@@ -116,6 +121,21 @@ func (r *Reader) Next() ([]byte, error) {
 		}
 	}
 	return pkt, nil
+}
+
+// peekConnectLevel reads a CONNECT's protocol name and level (at most 9 bytes
+// of its body, behind a remaining length of n bytes) into r.bad.version.
+func (r *Reader) peekConnectLevel(n, total int) {
+	if r.fill(min(total, 1+n+9)) != nil {
+		return
+	}
+	body := r.buf[r.r+1+n : r.w]
+	if len(body) < 2 {
+		return
+	}
+	if l := int(body[0])<<8 | int(body[1]); len(body) > 2+l && string(body[2:2+l]) == "MQTT" {
+		r.bad.version = body[2+l]
+	}
 }
 
 func (r *Reader) fail(e *Error) error {

@@ -189,7 +189,9 @@ func (e *errReader) Read([]byte) (int, error) {
 }
 
 func TestReaderSizeCapBeforeBody(t *testing.T) {
-	hdr := hx("10 FF FF FF 7F") // a CONNECT declaring 268,435,455 bytes
+	// A CONNECT declaring 268,435,455 bytes: only the 9 bytes that hold the
+	// protocol name and level are read (an MQTT 5 client is owed CONNACK 0x95).
+	hdr := hx("10 FF FF FF 7F 00 04 4D 51 54 54 05 C2 00")
 	tail := &errReader{}
 	r := NewReader(io.MultiReader(bytes.NewReader(hdr), tail), 1024)
 	_, err := r.Next()
@@ -198,7 +200,20 @@ func TestReaderSizeCapBeforeBody(t *testing.T) {
 		t.Fatalf("got %v, want packet too large", err)
 	}
 	if tail.read {
-		t.Fatal("the Reader read past the fixed header of a packet too large")
+		t.Fatal("the Reader read past the protocol level of a CONNECT too large")
+	}
+	if r.bad.version != 5 {
+		t.Fatalf("level of the refused CONNECT = %d, want 5", r.bad.version)
+	}
+	// Any other packet: nothing past the fixed header.
+	tail = &errReader{}
+	r = NewReader(io.MultiReader(bytes.NewReader(hx("30 FF FF FF 7F")), tail), 1024)
+	r.version = 4
+	if _, err := r.Next(); !errors.As(err, &e) || e.Reason != ReasonPacketTooLarge {
+		t.Fatalf("PUBLISH: got %v, want packet too large", err)
+	}
+	if tail.read {
+		t.Fatal("the Reader read past the fixed header of a PUBLISH too large")
 	}
 
 	// And it costs a handful of small objects (the Reader, its 2 KiB buffer,

@@ -1,0 +1,117 @@
+package gateway
+
+import (
+	"cmp"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// apiConnection is one entry of /api/v1/connections.
+type apiConnection struct {
+	Protocol   string    `json:"protocol"`  // mqtt | amqp
+	ID         string    `json:"id"`        // MQTT client id; AMQP connection number (the conn_id of the logs)
+	Identity   string    `json:"identity"`  // device id, "" for anonymous
+	ClientID   string    `json:"client_id"` // MQTT client id; AMQP container id
+	Transport  string    `json:"transport"`
+	Remote     string    `json:"remote"`
+	Connected  time.Time `json:"connected"`
+	MessagesIn uint64    `json:"messages_in"`
+}
+
+func (s *Server) connections() []apiConnection {
+	var out []apiConnection
+	for _, c := range s.broker.Clients() {
+		out = append(out, apiConnection{Protocol: "mqtt", ID: c.ClientID, Identity: c.Identity, ClientID: c.ClientID,
+			Transport: c.Transport, Remote: c.RemoteAddr, Connected: c.Connected.UTC(), MessagesIn: c.MessagesIn})
+	}
+	s.amqpConns.Range(func(_, v any) bool {
+		ac := v.(*amqpConn)
+		out = append(out, apiConnection{Protocol: "amqp", ID: strconv.FormatUint(ac.conn.ID(), 10), Identity: ac.identity,
+			ClientID: ac.conn.RemoteContainerID(), Transport: ac.transport, Remote: ac.conn.RemoteAddr().String(),
+			Connected: ac.since.UTC(), MessagesIn: ac.in.Load()})
+		return true
+	})
+	slices.SortFunc(out, func(a, b apiConnection) int {
+		return cmp.Or(cmp.Compare(a.Protocol, b.Protocol), a.Connected.Compare(b.Connected), cmp.Compare(a.ID, b.ID))
+	})
+	return out
+}
+
+func (s *Server) apiConnections(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"connections": s.connections()})
+}
+
+// apiKick disconnects one connection: MQTT by client id (MQTT 5 clients get
+// DISCONNECT 0x98 administrative action), AMQP by connection number (close
+// with amqp:connection:forced).
+func (s *Server) apiKick(w http.ResponseWriter, r *http.Request) {
+	proto, id := r.PathValue("protocol"), r.PathValue("id")
+	ok := false
+	switch proto {
+	case "mqtt":
+		ok = s.broker.Kick(id)
+	case "amqp":
+		n, err := strconv.ParseUint(id, 10, 64)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "an AMQP connection is named by its number (the id in /api/v1/connections)"})
+			return
+		}
+		ok = s.kickAMQP(n)
+	default:
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "protocol must be mqtt or amqp"})
+		return
+	}
+	if !ok {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such connection: see /api/v1/connections"})
+		return
+	}
+	s.log.Info("connection disconnected by the admin API", "protocol", proto, "id", id, "remote", r.RemoteAddr)
+	writeJSON(w, http.StatusOK, map[string]string{"disconnected": proto + "/" + id})
+}
+
+// apiDevice is one entry of /api/v1/devices.
+type apiDevice struct {
+	ID          string            `json:"id"`
+	Enabled     bool              `json:"enabled"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Online      bool              `json:"online"`
+	Connections int               `json:"connections"` // open now
+	Connects    uint64            `json:"connects"`    // since start
+	LastSeen    *time.Time        `json:"last_seen"`   // last connect or disconnect; null: not since start
+	MessagesIn  uint64            `json:"messages_in"` // since start, both protocols
+}
+
+func (s *Server) apiDevices(w http.ResponseWriter, r *http.Request) {
+	reg := s.auth.reg.Load()
+	if reg == nil {
+		writeJSON(w, http.StatusOK, map[string]any{"devices": []apiDevice{}, "note": "no devices file (auth.devices_file): every client is anonymous"})
+		return
+	}
+	live := map[string]uint64{}
+	for _, c := range s.connections() {
+		live[c.Identity] += c.MessagesIn
+	}
+	out := []apiDevice{}
+	for _, d := range reg.Devices() {
+		st := s.presence.snapshot(d.ID)
+		ad := apiDevice{ID: d.ID, Enabled: d.Enabled, Labels: d.Labels, Online: st.online > 0, Connections: st.online,
+			Connects: st.connections, MessagesIn: st.messagesIn + live[d.ID]}
+		if !st.lastSeen.IsZero() {
+			t := st.lastSeen
+			ad.LastSeen = &t
+		}
+		out = append(out, ad)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"devices": out})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

@@ -1,0 +1,232 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/isthmus-iot/isthmus/amqp"
+	"github.com/isthmus-iot/isthmus/amqp/frames"
+	"github.com/isthmus-iot/isthmus/config"
+	"github.com/isthmus-iot/isthmus/devices"
+	"github.com/isthmus-iot/isthmus/mqtt"
+)
+
+// authority answers who a client is and what it may do, for both protocols,
+// from the devices file (SPEC §7). Without a devices file every client is
+// anonymous and may do anything (local mode); config validation makes sure
+// that happens only with auth.anonymous: true.
+type authority struct {
+	anonymous atomic.Bool
+	reg       atomic.Pointer[devices.Registry] // nil: no devices file
+	sum       [sha256.Size]byte                // of the file content last read; guarded by Server.devMu
+}
+
+var (
+	errCredentialsRequired = errors.New("credentials required: anonymous access is off (auth.anonymous: false)")
+	errUnknownCertificate  = errors.New("the client certificate matches no device's cert_cn")
+)
+
+// loadDevices reads the devices file named by cfg, if any.
+func loadDevices(cfg *config.Config) (*devices.Registry, [sha256.Size]byte, error) {
+	if cfg.Auth.DevicesFile == "" {
+		return nil, [sha256.Size]byte{}, nil
+	}
+	data, err := os.ReadFile(cfg.Auth.DevicesFile)
+	if err != nil {
+		return nil, [sha256.Size]byte{}, fmt.Errorf("auth.devices_file: %w", err)
+	}
+	sum := sha256.Sum256(data)
+	reg, err := devices.Parse(cfg.Auth.DevicesFile, data)
+	if err != nil {
+		return nil, sum, err
+	}
+	return reg, sum, nil
+}
+
+// Authenticate implements mqtt.Auth: a verified client certificate whose CN
+// or SAN is a device's cert_cn, else user name and password, else anonymous
+// when allowed. A user name is a claim of identity, never ignored: with a
+// devices file, a wrong one is refused even where anonymous access is on.
+func (a *authority) Authenticate(req *mqtt.ConnectRequest) (string, error) {
+	reg := a.reg.Load()
+	if reg == nil {
+		if a.anonymous.Load() {
+			return "", nil
+		}
+		return "", errCredentialsRequired
+	}
+	if req.TLS != nil && len(req.TLS.VerifiedChains) > 0 {
+		d, err := reg.ByCertificate(req.TLS.VerifiedChains[0][0])
+		switch {
+		case err == nil && (!req.UsernameFlag || req.Username == d.ID):
+			return d.ID, nil
+		case err == nil:
+			return "", fmt.Errorf("user name %q differs from the certificate's device %q", req.Username, d.ID)
+		case errors.Is(err, devices.ErrDisabled):
+			return "", err
+		}
+		// A certificate of the client CA that names no device: the CA vouches
+		// for the transport only; credentials may still identify the client.
+	}
+	if req.UsernameFlag {
+		d, err := reg.Authenticate(req.Username, string(req.Password))
+		if err != nil {
+			return "", err
+		}
+		return d.ID, nil
+	}
+	if a.anonymous.Load() {
+		return "", nil
+	}
+	return "", errCredentialsRequired
+}
+
+// Allow implements mqtt.Auth. It runs on every delivery: two atomic loads,
+// a map lookup and an allocation-free match.
+func (a *authority) Allow(identity, topic string, write bool) bool {
+	reg := a.reg.Load()
+	if reg == nil {
+		return true
+	}
+	var acl *devices.ACL
+	switch {
+	case identity == "" && write:
+		acl, _ = reg.Anonymous()
+	case identity == "":
+		_, acl = reg.Anonymous()
+	case write:
+		acl = reg.Publish(identity)
+	default:
+		acl = reg.Subscribe(identity)
+	}
+	if acl == nil { // removed from the devices file
+		return false
+	}
+	if write {
+		return acl.AllowsTopic(topic)
+	}
+	return acl.AllowsFilter(topic)
+}
+
+// amqpAuthenticator checks SASL PLAIN and EXTERNAL against the same devices.
+func (a *authority) amqpAuthenticator() amqp.Authenticator {
+	return amqp.AuthenticatorFunc(func(_ context.Context, req *amqp.AuthRequest) (string, error) {
+		reg := a.reg.Load()
+		if reg == nil {
+			return "", errors.New("no devices file: PLAIN and EXTERNAL have no identities to check")
+		}
+		switch req.Mechanism {
+		case "PLAIN":
+			if req.Authzid != "" && req.Authzid != req.Username {
+				return "", fmt.Errorf("authzid %q differs from authcid %q: acting for another identity is not supported", req.Authzid, req.Username)
+			}
+			d, err := reg.Authenticate(req.Username, req.Password)
+			if err != nil {
+				return "", err
+			}
+			return d.ID, nil
+		case "EXTERNAL":
+			if req.TLS == nil || len(req.TLS.VerifiedChains) == 0 {
+				return "", errors.New("EXTERNAL without a verified client certificate")
+			}
+			d, err := reg.ByCertificate(req.TLS.VerifiedChains[0][0])
+			if err != nil {
+				if errors.Is(err, devices.ErrDisabled) {
+					return "", err
+				}
+				return "", errUnknownCertificate
+			}
+			if req.Authzid != "" && req.Authzid != d.ID {
+				return "", fmt.Errorf("authzid %q differs from the certificate's device %q", req.Authzid, d.ID)
+			}
+			return d.ID, nil
+		}
+		return "", &amqp.SASLError{Code: frames.SASLCodeSysPerm, Err: fmt.Errorf("mechanism %s not handled", req.Mechanism)}
+	})
+}
+
+// amqpIdentity is who an AMQP connection authenticated as: "" for anonymous
+// (SASL ANONYMOUS or no SASL layer).
+func amqpIdentity(c *amqp.Conn) string {
+	if id := c.Identity(); id.Mechanism == "PLAIN" || id.Mechanism == "EXTERNAL" {
+		return id.Name
+	}
+	return ""
+}
+
+// unauthorized is the AMQP refusal of an ACL check.
+func unauthorized(what string) *amqp.Error {
+	return &amqp.Error{Condition: frames.CondUnauthorizedAccess, Description: what + " is not allowed for this identity (devices file ACL)"}
+}
+
+// setDevices installs a new registry and disconnects every identity that was
+// removed, disabled or got new credentials. It returns the ids kicked.
+func (s *Server) setDevices(reg *devices.Registry, sum [sha256.Size]byte) []string {
+	a := &s.auth
+	old := a.reg.Swap(reg)
+	a.sum = sum
+	if old == nil || reg == nil {
+		return nil
+	}
+	kick := devices.Diff(old, reg)
+	for _, id := range kick {
+		n := s.broker.KickIdentity(id)
+		n += s.kickAMQPIdentity(id)
+		s.log.Info("device removed or changed in the devices file: disconnected", "device", id, "connections", n)
+	}
+	return kick
+}
+
+// watchDevices reloads the devices file when its content changes (polled:
+// no inotify on every board, and editors replace files in ways watchers miss).
+func (s *Server) watchDevices(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		cfg := s.cfg.Load()
+		if cfg.Auth.DevicesFile == "" {
+			continue
+		}
+		data, err := os.ReadFile(cfg.Auth.DevicesFile)
+		if err != nil {
+			continue
+		}
+		s.devMu.Lock()
+		same := sha256.Sum256(data) == s.auth.sum
+		s.devMu.Unlock()
+		if !same {
+			_ = s.reloadDevices(cfg)
+		}
+	}
+}
+
+// reloadDevices loads the devices file again and applies it, keeping the old
+// registry when the file has errors.
+func (s *Server) reloadDevices(cfg *config.Config) error {
+	s.devMu.Lock()
+	defer s.devMu.Unlock()
+	reg, sum, err := loadDevices(cfg)
+	if err != nil {
+		s.auth.sum = sum // do not retry the same broken content every tick
+		s.log.Error("devices file not reloaded; the previous one stays in force", "file", cfg.Auth.DevicesFile, "error", err)
+		s.reloadFailed.Inc()
+		return err
+	}
+	kicked := s.setDevices(reg, sum)
+	n := 0
+	if reg != nil {
+		n = len(reg.Devices())
+	}
+	s.log.Info("devices file loaded", "file", cfg.Auth.DevicesFile, "devices", n, "disconnected", len(kicked))
+	return nil
+}
