@@ -9,6 +9,8 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"os"
@@ -169,5 +171,96 @@ func TestAMQPOverTLS(t *testing.T) {
 	plain.Write([]byte("AMQP\x00\x01\x00\x00"))
 	if _, data := closedWithin(t, plain, 5*time.Second); len(data) >= 8 && string(data[:4]) == "AMQP" {
 		t.Fatalf("the amqps port answered a plaintext AMQP header: %q", data)
+	}
+}
+
+// TestTLSReload: certificates, keys and client CAs are read again on reload.
+// New handshakes get the new server certificate and trust only the new client
+// CA; a connection made before keeps working; a reload naming a broken file
+// fails and keeps the old material.
+func TestTLSReload(t *testing.T) {
+	one, two := newPKI(t), newPKI(t)
+	dir := t.TempDir()
+	cert, key, ca := filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key"), filepath.Join(dir, "ca.crt")
+	install := func(p *testPKI) {
+		t.Helper()
+		for src, dst := range map[string]string{p.certFile: cert, p.keyFile: key, p.caFile: ca} {
+			b, err := os.ReadFile(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(dst, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	install(one)
+	g := startGateway(t, "mqtt:\n  listen: 127.0.0.1:0\n  tls: {listen: 127.0.0.1:0, cert: "+cert+", key: "+key+", client_ca: "+ca+"}\n")
+	handshake := func(p *testPKI, client tls.Certificate) (*tls.Conn, error) {
+		c, err := tls.Dial("tcp", g.mqtts, &tls.Config{RootCAs: p.pool, Certificates: []tls.Certificate{client}})
+		if err != nil {
+			return nil, err
+		}
+		// TLS 1.3 reports a refused client certificate on the first read.
+		c.SetDeadline(time.Now().Add(3 * time.Second))
+		if _, err := c.Write(connectV4("reload-"+p.dir[len(p.dir)-6:], 30, nil)); err != nil {
+			c.Close()
+			return nil, err
+		}
+		ack := make([]byte, 4)
+		if _, err := io.ReadFull(c, ack); err != nil {
+			c.Close()
+			return nil, err
+		}
+		if ack[3] != 0 {
+			c.Close()
+			return nil, fmt.Errorf("CONNACK % x", ack)
+		}
+		c.SetDeadline(time.Time{})
+		return c, nil
+	}
+	before, err := handshake(one, one.client)
+	if err != nil {
+		t.Fatalf("first certificate: %v", err)
+	}
+	defer before.Close()
+
+	install(two)
+	if _, err := g.Reload(g.Config()); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if c, err := handshake(one, one.client); err == nil {
+		c.Close()
+		t.Fatal("after the reload the old server certificate and client CA still work")
+	}
+	after, err := handshake(two, two.client)
+	if err != nil {
+		t.Fatalf("new certificate and client CA after reload: %v", err)
+	}
+	after.Close()
+	if c, err := handshake(two, one.client); err == nil {
+		c.Close()
+		t.Fatal("a client certificate of the old CA is still trusted after the reload")
+	}
+	// The connection made before the reload still talks: PINGREQ → PINGRESP.
+	before.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := before.Write([]byte{0xC0, 0}); err != nil {
+		t.Fatal(err)
+	}
+	resp := make([]byte, 2)
+	if _, err := io.ReadFull(before, resp); err != nil || resp[0] != 0xD0 {
+		t.Fatalf("old connection after reload: % x, %v", resp, err)
+	}
+
+	if err := os.WriteFile(key, []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Reload(g.Config()); err == nil || !strings.Contains(err.Error(), "mqtt.tls") {
+		t.Fatalf("reload with a broken key: %v, want an error naming mqtt.tls", err)
+	}
+	if c, err := handshake(two, two.client); err != nil {
+		t.Fatalf("a failed reload must keep the certificate in force: %v", err)
+	} else {
+		c.Close()
 	}
 }
