@@ -6,6 +6,7 @@ package amqp
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -674,6 +675,20 @@ func TestRawPlainNeedsTLS(t *testing.T) {
 	p.write(p.frame(frames.FrameSASL, 0, &frames.SASLInit{Mechanism: "PLAIN", InitialResponse: []byte("\x00u\x00pw")}, nil))
 	if out := expect[*frames.SASLOutcome](p); out.Code != frames.SASLCodeAuth {
 		t.Fatalf("PLAIN on plaintext: outcome %d, want auth (1)", out.Code)
+	}
+	p.expectEOF()
+}
+
+// With no mechanism possible on a connection (no TLS, no anonymous access, PLAIN not allowed in
+// the clear) the server answers the SASL header with the TLS header and closes, instead of an
+// empty sasl-mechanisms (AMQP 1.0 §5.3.3.1 requires one at least).
+func TestRawNoMechanismPossible(t *testing.T) {
+	auth := AuthenticatorFunc(func(_ context.Context, r *AuthRequest) (string, error) { return r.Username, nil })
+	_, url, _ := startServer(t, ServerOptions{Authenticator: auth, TLSConfig: &tls.Config{}})
+	p := rawDial(t, url)
+	p.write(frames.AppendProtocolHeader(nil, frames.ProtocolSASL))
+	if h := p.readHeader(); h.ID != frames.ProtocolTLS {
+		t.Fatalf("answered %v, want the TLS header", h)
 	}
 	p.expectEOF()
 }

@@ -416,6 +416,17 @@ func (srv *Server) handshake(c *Conn) error {
 			}
 			continue
 		case frames.ProtocolSASL:
+			if len(srv.mechanismsFor(c.tlsState)) == 0 {
+				// sasl-mechanisms may not be empty (AMQP 1.0 §5.3.3.1). When TLS would make a
+				// mechanism possible (PLAIN, EXTERNAL), say so with the TLS header (§2.2: answer a
+				// header with one that is supported, then close).
+				answer := frames.ProtocolSASL
+				if srv.opts.TLSConfig != nil && !tlsDone {
+					answer = frames.ProtocolTLS
+				}
+				_, _ = c.nc.Write(frames.AppendProtocolHeader(nil, answer))
+				return errors.New("amqp: no SASL mechanism can be offered on this connection: PLAIN needs TLS (or PlainWithoutTLS), EXTERNAL a verified client certificate, ANONYMOUS AllowAnonymous")
+			}
 			if _, err := c.nc.Write(frames.AppendProtocolHeader(nil, frames.ProtocolSASL)); err != nil {
 				return err
 			}

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime"
 	"sync"
@@ -25,6 +26,7 @@ import (
 // anonymous and may do anything (local mode); config validation makes sure
 // that happens only with auth.anonymous: true.
 type authority struct {
+	log       *slog.Logger
 	anonymous atomic.Bool
 	reg       atomic.Pointer[devices.Registry] // nil: no devices file
 	verified  atomic.Pointer[credCache]        // for the registry in reg
@@ -170,38 +172,54 @@ func (a *authority) Allow(identity, topic string, write bool) bool {
 // amqpAuthenticator checks SASL PLAIN and EXTERNAL against the same devices.
 func (a *authority) amqpAuthenticator() amqp.Authenticator {
 	return amqp.AuthenticatorFunc(func(_ context.Context, req *amqp.AuthRequest) (string, error) {
-		reg := a.reg.Load()
-		if reg == nil {
-			return "", errors.New("no devices file: PLAIN and EXTERNAL have no identities to check")
+		id, err := a.amqpAuthenticate(req)
+		if err != nil {
+			// As for MQTT: the user name is an id, not a secret; the password is never logged.
+			a.log.Info("AMQP client refused", "mechanism", req.Mechanism, "username", req.Username,
+				"remote", req.RemoteAddr.String(), "error", err)
 		}
-		switch req.Mechanism {
-		case "PLAIN":
-			if req.Authzid != "" && req.Authzid != req.Username {
-				return "", fmt.Errorf("authzid %q differs from authcid %q: acting for another identity is not supported", req.Authzid, req.Username)
+		return id, err
+	})
+}
+
+func (a *authority) amqpAuthenticate(req *amqp.AuthRequest) (string, error) {
+	reg := a.reg.Load()
+	if reg == nil {
+		return "", errors.New("no devices file: PLAIN and EXTERNAL have no identities to check")
+	}
+	switch req.Mechanism {
+	case "PLAIN":
+		if req.Authzid != "" && req.Authzid != req.Username {
+			return "", fmt.Errorf("authzid %q differs from authcid %q: acting for another identity is not supported", req.Authzid, req.Username)
+		}
+		if req.TLS != nil && len(req.TLS.VerifiedChains) > 0 {
+			// As on MQTT: a client certificate naming a device binds the connection to it.
+			if d, err := reg.ByCertificate(req.TLS.VerifiedChains[0][0]); err == nil && d.ID != req.Username {
+				return "", fmt.Errorf("user name %q differs from the certificate's device %q", req.Username, d.ID)
 			}
-			d, err := a.password(reg, req.Username, req.Password)
-			if err != nil {
+		}
+		d, err := a.password(reg, req.Username, req.Password)
+		if err != nil {
+			return "", err
+		}
+		return d.ID, nil
+	case "EXTERNAL":
+		if req.TLS == nil || len(req.TLS.VerifiedChains) == 0 {
+			return "", errors.New("EXTERNAL without a verified client certificate")
+		}
+		d, err := reg.ByCertificate(req.TLS.VerifiedChains[0][0])
+		if err != nil {
+			if errors.Is(err, devices.ErrDisabled) {
 				return "", err
 			}
-			return d.ID, nil
-		case "EXTERNAL":
-			if req.TLS == nil || len(req.TLS.VerifiedChains) == 0 {
-				return "", errors.New("EXTERNAL without a verified client certificate")
-			}
-			d, err := reg.ByCertificate(req.TLS.VerifiedChains[0][0])
-			if err != nil {
-				if errors.Is(err, devices.ErrDisabled) {
-					return "", err
-				}
-				return "", errUnknownCertificate
-			}
-			if req.Authzid != "" && req.Authzid != d.ID {
-				return "", fmt.Errorf("authzid %q differs from the certificate's device %q", req.Authzid, d.ID)
-			}
-			return d.ID, nil
+			return "", errUnknownCertificate
 		}
-		return "", &amqp.SASLError{Code: frames.SASLCodeSysPerm, Err: fmt.Errorf("mechanism %s not handled", req.Mechanism)}
-	})
+		if req.Authzid != "" && req.Authzid != d.ID {
+			return "", fmt.Errorf("authzid %q differs from the certificate's device %q", req.Authzid, d.ID)
+		}
+		return d.ID, nil
+	}
+	return "", &amqp.SASLError{Code: frames.SASLCodeSysPerm, Err: fmt.Errorf("mechanism %s not handled", req.Mechanism)}
 }
 
 // amqpIdentity is who an AMQP connection authenticated as: "" for anonymous

@@ -418,7 +418,9 @@ func (b *bridge) attachReceiver(req *amqp.LinkRequest) error {
 // target (anonymous relay) to each message's properties.to.
 func (b *bridge) attachSender(req *amqp.LinkRequest) error {
 	address := ""
-	if t := req.Target(); t != nil {
+	// A null target, or one without an address (what go-amqp sends), is the
+	// anonymous relay: each message names its address in properties.to.
+	if t := req.Target(); t != nil && (t.Dynamic || t.Address.V != "") {
 		if t.Dynamic {
 			return &amqp.Error{Condition: frames.CondNotImplemented, Description: "dynamic nodes are not supported yet"}
 		}

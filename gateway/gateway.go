@@ -96,6 +96,7 @@ func New(cfg *config.Config, log *slog.Logger, build BuildInfo) (*Server, error)
 	if err != nil {
 		return nil, err
 	}
+	s.auth.log = log.With("component", "auth")
 	s.auth.reg.Store(reg)
 	s.auth.sum = sum
 	s.auth.anonymous.Store(cfg.Auth.Anonymous)

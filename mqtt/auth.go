@@ -171,7 +171,10 @@ func (h *hook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
 // OnACLCheck asks Options.Auth. The gateway's own client ($isthmus) and
 // mochi's inline publishes are not checked.
 func (h *hook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
-	if write && topic == sysRefused {
+	switch {
+	case write && topic == refusedQuiet:
+		return false
+	case write && topic == sysRefused:
 		h.b.m.refused("publish")
 		return false
 	}
@@ -197,10 +200,18 @@ func (h *hook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
 // A NUL cannot occur in a topic a client sends [MQTT-4.7.3-2].
 const sysRefused = "\x00$SYS"
 
+// refusedQuiet stands for the topic of a publish already refused and
+// answered (or its connection closed) in screenPublish; OnACLCheck refuses it
+// without counting it again.
+const refusedQuiet = "\x00refused"
+
 // screenPublish runs on every packet a client sends, before mochi handles it.
 // It resolves an MQTT 5 topic alias, which mochi does only after its ACL
 // check (which would then see an empty topic), and renames $SYS publishes.
-func screenPublish(cl *mochi.Client, pk *packets.Packet) {
+// A 3.1.1 or 3.1 QoS 1/2 publish the ACL refuses closes the connection here:
+// mochi would send those clients a DISCONNECT, which only MQTT 5 servers may
+// send, and log the refused packet, payload included, as a warning.
+func (h *hook) screenPublish(cl *mochi.Client, pk *packets.Packet) {
 	if pk.FixedHeader.Type != packets.Publish || cl.Net.Inline {
 		return
 	}
@@ -209,6 +220,29 @@ func screenPublish(cl *mochi.Client, pk *packets.Packet) {
 	}
 	if len(pk.TopicName) >= len(mochi.SysPrefix) && strings.EqualFold(pk.TopicName[:len(mochi.SysPrefix)], mochi.SysPrefix) {
 		pk.TopicName = sysRefused
+	}
+	if cl.Properties.ProtocolVersion >= 5 || pk.FixedHeader.Qos == 0 || pk.TopicName == "" {
+		return
+	}
+	if pk.TopicName == sysRefused || (h.b.opts.Auth != nil && !h.b.opts.Auth.Allow(identity(cl), pk.TopicName, true)) {
+		h.b.m.refused("publish")
+		h.b.log.Info("MQTT publish refused by the ACL; 3.1.1 has no way to say so: connection closed [MQTT-3.3.5-2]",
+			"client_id", cl.ID, "identity", identity(cl), "topic", pk.TopicName)
+		cl.Stop(packets.ErrNotAuthorized)
+		// What mochi still processes is a QoS 0 publish it drops quietly.
+		pk.FixedHeader.Qos, pk.PacketID = 0, 0
+		pk.TopicName, pk.Payload = refusedQuiet, nil
+	}
+}
+
+// screenConnect lets a CONNECT with an empty password through to
+// authentication: mochi v2.7.9 refuses it as a protocol error (0x82, not
+// even a 3.1.1 return code), but it is a valid CONNECT [MQTT-3.1.3.5] with
+// a wrong password, to be answered 0x86 / 0x05. No device has an empty
+// password, so it is then handled as a user name without a password.
+func screenConnect(pk *packets.Packet) {
+	if pk.FixedHeader.Type == packets.Connect && pk.Connect.PasswordFlag && len(pk.Connect.Password) == 0 {
+		pk.Connect.PasswordFlag = false
 	}
 }
 
@@ -294,6 +328,7 @@ func (b *Broker) KickIdentity(identity string) int {
 			n++
 			b.disconnect(cl, packets.ErrNotAuthorized)
 		}
+		cl.ClearInflights()
 		b.srv.UnsubscribeClient(cl)
 		b.srv.Clients.Delete(cl.ID)
 	}

@@ -100,7 +100,8 @@ func (b *Broker) restoreOutbound(cl *mochi.Client, out packets.Packet) {
 
 // OnPacketRead runs before mochi processes a client's packet.
 func (h *hook) OnPacketRead(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
-	screenPublish(cl, &pk)
+	h.screenPublish(cl, &pk)
+	screenConnect(&pk)
 	if out, ok := takeOutbound(cl, pk); ok {
 		h.b.stash.put(cl, out)
 	}
