@@ -96,7 +96,7 @@ func (r *Reader) Next() ([]byte, error) {
 		// except the few bytes that say whether an oversized CONNECT is MQTT 5,
 		// which is owed a CONNACK 0x95 [MQTT-3.2.2-7].
 		if first>>4 == typeConnect && r.version == 0 {
-			r.peekConnectLevel(n, total)
+			r.peekConnectLevel(n)
 		}
 		return nil, r.fail(reasonErr(ReasonPacketTooLarge, "%s of %d bytes exceeds the maximum packet size of %d bytes [MQTT-3.2.2-15]", name, total, r.max))
 	}
@@ -123,12 +123,11 @@ func (r *Reader) Next() ([]byte, error) {
 	return pkt, nil
 }
 
-// peekConnectLevel reads a CONNECT's protocol name and level (at most 9 bytes
-// of its body, behind a remaining length of n bytes) into r.bad.version.
-func (r *Reader) peekConnectLevel(n, total int) {
-	if r.fill(min(total, 1+n+9)) != nil {
-		return
-	}
+// peekConnectLevel looks for a CONNECT's protocol name and level in the bytes
+// already read (a client writes its CONNECT at once, so they are nearly
+// always there; waiting for more would let a peer hold the refusal until the
+// connect timeout) and stores the level in r.bad.version.
+func (r *Reader) peekConnectLevel(n int) {
 	body := r.buf[r.r+1+n : r.w]
 	if len(body) < 2 {
 		return
