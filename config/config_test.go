@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"flag"
-	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/isthmus-iot/isthmus/internal/yamlfile"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/bad/*.golden from the current output")
@@ -145,31 +146,6 @@ func TestErrorPositions(t *testing.T) {
 	}
 }
 
-func TestErrorFormat(t *testing.T) {
-	cases := []struct {
-		e    Error
-		want string
-	}{
-		{Error{File: "f.yaml", Line: 3, Col: 5, Path: "mqtt.tls.cert", Msg: "m"}, "f.yaml:3:5: mqtt.tls.cert: m"},
-		{Error{File: "f.yaml", Line: 3, Col: 5, Msg: "m"}, "f.yaml:3:5: m"},
-		{Error{File: "f.yaml", Path: "a", Msg: "m"}, "f.yaml: a: m"},
-		{Error{Path: "a", Msg: "m"}, "a: m"},
-	}
-	for _, tc := range cases {
-		if got := tc.e.Error(); got != tc.want {
-			t.Errorf("%#v.Error() = %q, want %q", tc.e, got, tc.want)
-		}
-	}
-	es := Errors{{File: "f", Line: 1, Col: 1, Msg: "a"}, {File: "f", Line: 2, Col: 1, Msg: "b"}}
-	if got := es.Error(); got != "f:1:1: a\nf:2:1: b" {
-		t.Errorf("Errors.Error() = %q", got)
-	}
-	var one *Error
-	if !errors.As(error(es), &one) || one.Msg != "a" {
-		t.Errorf("errors.As did not find the first *Error: %v", one)
-	}
-}
-
 // TestDefaultYAML: the embedded default parses, is local mode, and documents
 // every key of this version with a comment.
 func TestDefaultYAML(t *testing.T) {
@@ -249,7 +225,7 @@ func implementedKeys() []string {
 	var walk func(prefix string, t reflect.Type)
 	walk = func(prefix string, t reflect.Type) {
 		for name, f := range fieldsOf(t) {
-			path := join(prefix, name)
+			path := yamlfile.Join(prefix, name)
 			if strings.HasPrefix(path, "amqp") || strings.HasPrefix(path, "queues") || strings.HasPrefix(path, "uplinks") ||
 				strings.HasPrefix(path, "routes") || path == "auth.devices_file" || path == "http.amqp_path" {
 				continue
@@ -509,24 +485,5 @@ func TestEmptyInputs(t *testing.T) {
 	DefaultYAML()[0] = 'X'
 	if defaultYAML[0] == 'X' {
 		t.Error("DefaultYAML returns the embedded slice itself")
-	}
-}
-
-// TestMergeBomb: merge keys whose values merge other mappings many times over
-// are expanded once per mapping (8^12 pairs otherwise).
-func TestMergeBomb(t *testing.T) {
-	var b strings.Builder
-	b.WriteString("auth: {anonymous: true}\nadmin: &a {listen: \"\"}\nhttp:\n")
-	prev := "a"
-	for i := range 12 {
-		fmt.Fprintf(&b, "  x%d: &m%d {<<: [*%s, *%s, *%s, *%s, *%s, *%s, *%s, *%s]}\n", i, i, prev, prev, prev, prev, prev, prev, prev, prev)
-		prev = fmt.Sprintf("m%d", i)
-	}
-	fmt.Fprintf(&b, "gateway: {<<: *%s}\n", prev)
-	_, err := Parse("m.yaml", []byte(b.String()), nil)
-	errs := checkErrors(t, "m.yaml", []byte(b.String()), err)
-	// One unknown key per x line, and gateway.listen once, where it is written.
-	if len(errs) != 13 || errs[0].Path != "gateway.listen" {
-		t.Errorf("got %d errors:\n%v", len(errs), err)
 	}
 }

@@ -1,19 +1,17 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"reflect"
-	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/isthmus-iot/isthmus/internal/yamlfile"
 )
 
 // The decoder walks the yaml.Node tree itself instead of calling
@@ -69,18 +67,27 @@ type decoder struct {
 	bad      map[string]bool // paths with a decode error
 	errs     Errors
 	budget   int
+	walk     yamlfile.Walker // reports through errAt
 }
 
 func newDecoder(file, base string, cols columnMap, readFile func(string) ([]byte, error)) *decoder {
-	return &decoder{file: file, base: base, cols: cols, readFile: readFile, keys: map[string]entry{}, bad: map[string]bool{}, budget: maxGenericNodes}
+	d := &decoder{file: file, base: base, cols: cols, readFile: readFile, keys: map[string]entry{}, bad: map[string]bool{}, budget: maxGenericNodes}
+	d.walk = yamlfile.Walker{Report: d.errAt, Pos: d.lineCol}
+	return d
 }
 
 func (d *decoder) at(n *yaml.Node) pos {
 	return pos{n.Line, d.cols.original(n.Line, n.Column)}
 }
 
-func (d *decoder) errAt(p pos, path, format string, args ...any) {
-	d.errs = append(d.errs, &Error{File: d.file, Line: p.line, Col: p.col, Path: path, Msg: fmt.Sprintf(format, args...)})
+// lineCol is at for yamlfile.Walker.Pos.
+func (d *decoder) lineCol(n *yaml.Node) (line, col int) {
+	p := d.at(n)
+	return p.line, p.col
+}
+
+func (d *decoder) errAt(line, col int, path, msg string) {
+	d.errs = append(d.errs, &Error{File: d.file, Line: line, Col: col, Path: path, Msg: msg})
 	d.failed(path)
 }
 
@@ -107,153 +114,8 @@ func (d *decoder) followOn(e *Error) bool {
 }
 
 func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
-	d.errAt(d.at(n), path, format, args...)
-}
-
-// yamlLine finds the line yaml.v3 puts in its syntax errors ("yaml: line 3: …").
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
-
-// document parses data as exactly one YAML document and returns its root node,
-// or nil when the document is empty. Syntax errors are recorded; yaml.v3 gives
-// their line but no column, so they point at column 1.
-func (d *decoder) document(data []byte) (root *yaml.Node, ok bool) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, true
-		}
-		d.syntaxError(data, err)
-		return nil, false
-	}
-	var extra yaml.Node
-	switch err := dec.Decode(&extra); {
-	case err == nil:
-		d.errorf(&extra, "", "a second YAML document (after ---) is not allowed: the configuration is one document")
-		return nil, false
-	case !errors.Is(err, io.EOF):
-		d.syntaxError(data, err)
-		return nil, false
-	}
-	if len(doc.Content) == 0 {
-		return nil, true
-	}
-	root = deref(doc.Content[0])
-	if isNull(root) {
-		return nil, true
-	}
-	if root.Kind != yaml.MappingNode {
-		d.errorf(root, "", "expected a mapping of sections (gateway:, mqtt:, http:, …), got %s", describe(root))
-		return nil, false
-	}
-	return root, true
-}
-
-func (d *decoder) syntaxError(data []byte, err error) {
-	line, msg := splitYAMLError(err)
-	if l, ok := firstFailingLine(data, msg); ok {
-		line = l
-	}
-	// Keep the position inside the file so that editors can jump to it.
-	line = max(1, min(line, countLines(string(data))))
-	d.errAt(pos{line, 1}, "", "YAML syntax error: %s", msg)
-}
-
-// splitYAMLError takes yaml.v3's "yaml: line N: message" apart.
-func splitYAMLError(err error) (line int, msg string) {
-	msg = err.Error()
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		return line, msg[len(m[0]):]
-	}
-	return 0, strings.TrimPrefix(msg, "yaml: ")
-}
-
-// maxSearchLines bounds firstFailingLine's work (each step parses a prefix).
-const maxSearchLines = 10_000
-
-// firstFailingLine finds the line of a syntax error more precisely than
-// yaml.v3, which reports the line where the enclosing construct started (or
-// that line minus one): the shortest prefix of whole lines that fails with the
-// same message ends at the culprit. Found by bisection: a parser that stops at
-// the first error fails the same way on every longer prefix.
-func firstFailingLine(data []byte, msg string) (int, bool) {
-	lines := splitLines(string(data))
-	if len(lines) > maxSearchLines {
-		return 0, false
-	}
-	fails := func(n int) bool {
-		var prefix strings.Builder
-		for _, l := range lines[:n] {
-			prefix.WriteString(l[0])
-			prefix.WriteString(l[1])
-		}
-		dec := yaml.NewDecoder(strings.NewReader(prefix.String()))
-		for {
-			var doc yaml.Node
-			err := dec.Decode(&doc)
-			if err == nil {
-				continue
-			}
-			if errors.Is(err, io.EOF) {
-				return false
-			}
-			_, m := splitYAMLError(err)
-			return m == msg
-		}
-	}
-	lo, hi := 1, len(lines) // invariant: fails(hi)
-	if !fails(hi) {
-		return 0, false
-	}
-	for lo < hi {
-		mid := (lo + hi) / 2
-		if fails(mid) {
-			hi = mid
-		} else {
-			lo = mid + 1
-		}
-	}
-	return hi, true
-}
-
-// deref follows an alias (*name) to the node its anchor names.
-func deref(n *yaml.Node) *yaml.Node {
-	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 8; i++ {
-		n = n.Alias
-	}
-	return n
-}
-
-func isNull(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
-}
-
-// describe names a node for "expected X, got Y" messages.
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.AliasNode:
-		return "an alias"
-	}
-	v := n.Value
-	if r := []rune(v); len(r) > 60 {
-		v = string(r[:57]) + "..."
-	}
-	if n.ShortTag() == "!!str" {
-		return strconv.Quote(v)
-	}
-	return v
-}
-
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
+	line, col := d.lineCol(n)
+	d.errAt(line, col, path, fmt.Sprintf(format, args...))
 }
 
 // resolvePath makes a relative path written in the file relative to the file's
@@ -267,8 +129,8 @@ func (d *decoder) resolvePath(p string) string {
 
 // value decodes n into v, whose type is one of the schema's.
 func (d *decoder) value(path string, n *yaml.Node, v reflect.Value) {
-	n = deref(n)
-	if isNull(n) {
+	n = yamlfile.Deref(n)
+	if yamlfile.IsNull(n) {
 		return
 	}
 	switch v.Type() {
@@ -295,23 +157,23 @@ func (d *decoder) value(path string, n *yaml.Node, v reflect.Value) {
 		}
 		d.value(path, n, v.Elem())
 	case reflect.String:
-		if s, ok := d.str(path, n); ok {
+		if s, ok := d.walk.Text(path, n); ok {
 			v.SetString(s)
 		}
 	case reflect.Bool:
 		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
-			d.errorf(n, path, "expected true or false, got %s", describe(n))
+			d.errorf(n, path, "expected true or false, got %s", yamlfile.Describe(n))
 			return
 		}
 		var b bool
 		if err := n.Decode(&b); err != nil {
-			d.errorf(n, path, "expected true or false, got %s", describe(n))
+			d.errorf(n, path, "expected true or false, got %s", yamlfile.Describe(n))
 			return
 		}
 		v.SetBool(b)
 	case reflect.Int:
 		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
-			d.errorf(n, path, "expected an integer, got %s", describe(n))
+			d.errorf(n, path, "expected an integer, got %s", yamlfile.Describe(n))
 			return
 		}
 		var i int64
@@ -329,24 +191,6 @@ func (d *decoder) value(path string, n *yaml.Node, v reflect.Value) {
 		// must be taught here, and the tests decode every field.
 		panic("config: unsupported field type " + v.Type().String())
 	}
-}
-
-// str accepts any scalar except booleans, which are nearly always a mistake
-// in a string field (`container_id: true`). Numbers keep their text as written.
-func (d *decoder) str(path string, n *yaml.Node) (string, bool) {
-	if n.Kind != yaml.ScalarNode {
-		d.errorf(n, path, "expected a string, got %s", describe(n))
-		return "", false
-	}
-	switch n.ShortTag() {
-	case "!!str", "!!int", "!!float", "!!timestamp":
-		return n.Value, true
-	case "!!bool":
-		d.errorf(n, path, "expected a string, got %s (quote it if you mean the text)", n.Value)
-	default:
-		d.errorf(n, path, "expected a string, got %s with tag %s", describe(n), n.ShortTag())
-	}
-	return "", false
 }
 
 func (d *decoder) duration(path string, n *yaml.Node) (time.Duration, bool) {
@@ -368,80 +212,8 @@ func (d *decoder) duration(path string, n *yaml.Node) (time.Duration, bool) {
 			return 0, false
 		}
 	}
-	d.errorf(n, path, "expected a duration such as \"30s\", \"5m\", \"24h\" or \"7d\", got %s", describe(n))
+	d.errorf(n, path, "expected a duration such as \"30s\", \"5m\", \"24h\" or \"7d\", got %s", yamlfile.Describe(n))
 	return 0, false
-}
-
-type pair struct{ key, val *yaml.Node }
-
-// pairs returns a mapping's key/value pairs with YAML merge keys (<<: *base)
-// expanded: keys written in the mapping override merged ones, and among merged
-// mappings the earlier wins. Duplicate keys written in the mapping are errors.
-func (d *decoder) pairs(path string, n *yaml.Node) []pair {
-	var own, merged []pair
-	first := map[string]*yaml.Node{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
-			d.merge(path, v, &merged, map[*yaml.Node]bool{n: true}, map[*yaml.Node]bool{})
-			continue
-		}
-		if k.Kind != yaml.ScalarNode {
-			d.errorf(k, path, "expected a key name, got %s", describe(k))
-			continue
-		}
-		if prev, dup := first[k.Value]; dup {
-			d.errorf(k, join(path, k.Value), "duplicate key (first set at line %d)", prev.Line)
-			continue
-		}
-		first[k.Value] = k
-		own = append(own, pair{k, v})
-	}
-	for _, p := range merged {
-		if _, set := first[p.key.Value]; !set {
-			first[p.key.Value] = p.key
-			own = append(own, p)
-		}
-	}
-	return own
-}
-
-// merge appends the pairs of the mapping(s) v names. visiting holds the
-// mappings being merged (a cycle is an error); done, those merged already:
-// merging one again adds nothing (the first wins), and skipping it keeps
-// nested merges of merges linear instead of exponential.
-func (d *decoder) merge(path string, v *yaml.Node, out *[]pair, visiting, done map[*yaml.Node]bool) {
-	v = deref(v)
-	switch v.Kind {
-	case yaml.MappingNode:
-		if visiting[v] {
-			d.errorf(v, path, "merge key (<<) refers to a mapping that contains it")
-			return
-		}
-		if done[v] {
-			return
-		}
-		visiting[v], done[v] = true, true
-		for i := 0; i+1 < len(v.Content); i += 2 {
-			k := v.Content[i]
-			if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
-				d.merge(path, v.Content[i+1], out, visiting, done)
-				continue
-			}
-			*out = append(*out, pair{k, v.Content[i+1]})
-		}
-		delete(visiting, v)
-	case yaml.SequenceNode:
-		for _, item := range v.Content {
-			if it := deref(item); it.Kind != yaml.MappingNode {
-				d.errorf(it, path, "merge key (<<) expects a mapping or a list of mappings, got %s", describe(it))
-				continue
-			}
-			d.merge(path, item, out, visiting, done)
-		}
-	default:
-		d.errorf(v, path, "merge key (<<) expects a mapping or a list of mappings, got %s", describe(v))
-	}
 }
 
 // field is one yaml key of a schema struct.
@@ -474,45 +246,45 @@ const maxFileSize = 4 << 20
 
 func (d *decoder) mapping(path string, n *yaml.Node, v reflect.Value) {
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, path, "expected a mapping, got %s", describe(n))
+		d.errorf(n, path, "expected a mapping, got %s", yamlfile.Describe(n))
 		return
 	}
 	fields := fieldsOf(v.Type())
-	var files []pair
-	for _, p := range d.pairs(path, n) {
-		name := p.key.Value
-		child := join(path, name)
-		val := deref(p.val)
+	var files []yamlfile.Pair
+	for _, p := range d.walk.Pairs(path, n) {
+		name := p.Key.Value
+		child := yamlfile.Join(path, name)
+		val := yamlfile.Deref(p.Value)
 		if f, ok := fields[name]; ok {
-			d.keys[child] = entry{key: d.at(p.key), val: d.at(val), null: isNull(val)}
-			d.value(child, p.val, v.Field(f.index))
+			d.keys[child] = entry{key: d.at(p.Key), val: d.at(val), null: yamlfile.IsNull(val)}
+			d.value(child, p.Value, v.Field(f.index))
 			continue
 		}
 		if base, ok := strings.CutSuffix(name, fileSuffix); ok && fields[base].str {
 			files = append(files, p)
 			continue
 		}
-		d.errorf(p.key, child, "unknown key%s", suggest(name, fields))
+		d.errorf(p.Key, child, "unknown key%s", suggest(name, fields))
 	}
 	// After the loop, so that foo and foo_file are seen in either order.
 	for _, p := range files {
-		base := strings.TrimSuffix(p.key.Value, fileSuffix)
-		target := join(path, base)
+		base := strings.TrimSuffix(p.Key.Value, fileSuffix)
+		target := yamlfile.Join(path, base)
 		if e, set := d.keys[target]; set {
-			d.errorf(p.key, join(path, p.key.Value), "both %s (line %d) and %s are set; keep one", base, e.key.line, p.key.Value)
+			d.errorf(p.Key, yamlfile.Join(path, p.Key.Value), "both %s (line %d) and %s are set; keep one", base, e.key.line, p.Key.Value)
 			continue
 		}
-		val := deref(p.val)
-		d.keys[target] = entry{key: d.at(p.key), val: d.at(val), null: isNull(val)}
-		if isNull(val) {
+		val := yamlfile.Deref(p.Value)
+		d.keys[target] = entry{key: d.at(p.Key), val: d.at(val), null: yamlfile.IsNull(val)}
+		if yamlfile.IsNull(val) {
 			continue
 		}
-		file, ok := d.str(join(path, p.key.Value), val)
+		file, ok := d.walk.Text(yamlfile.Join(path, p.Key.Value), val)
 		var secret string
 		if ok {
 			var err error
 			if secret, err = d.readSecret(file); err != nil {
-				d.errorf(val, join(path, p.key.Value), "%v", err)
+				d.errorf(val, yamlfile.Join(path, p.Key.Value), "%v", err)
 				ok = false
 			}
 		}
@@ -537,7 +309,8 @@ func (d *decoder) readSecret(file string) (string, error) {
 	return strings.TrimRight(string(b), "\r\n"), nil
 }
 
-// suggest proposes the known keys closest to an unknown one.
+// suggest proposes the known keys closest to an unknown one, foo_file
+// variants of string fields included.
 func suggest(name string, fields map[string]field) string {
 	var known []string
 	for k, f := range fields {
@@ -546,69 +319,20 @@ func suggest(name string, fields map[string]field) string {
 			known = append(known, k+fileSuffix)
 		}
 	}
-	best, picks := 3, []string(nil)
-	for _, k := range known {
-		dist := editDistance(strings.ToLower(name), k)
-		limit := min(2, max(1, len(k)/4))
-		if dist > limit || dist > best {
-			continue
-		}
-		if dist < best {
-			best, picks = dist, nil
-		}
-		picks = append(picks, k)
-	}
-	if len(picks) == 0 {
-		return ""
-	}
-	slices.Sort(picks)
-	return " (did you mean " + strings.Join(picks, " or ") + "?)"
-}
-
-// editDistance counts the single-character insertions, deletions,
-// substitutions and swaps of neighbours (optimal string alignment) between a
-// and b, with '-' and '_' counted equal so that max-connections finds
-// max_connections and kye finds key.
-func editDistance(a, b string) int {
-	norm := func(s string) []rune { return []rune(strings.ReplaceAll(s, "-", "_")) }
-	ra, rb := norm(a), norm(b)
-	if len(ra) > 64 || len(rb) > 64 {
-		return max(len(ra), len(rb)) // no key is that long: not a typo of one
-	}
-	d := make([][]int, len(ra)+1)
-	for i := range d {
-		d[i] = make([]int, len(rb)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(ra)][len(rb)]
+	return yamlfile.Suggest(name, known)
 }
 
 func (d *decoder) list(path string, n *yaml.Node, v reflect.Value) {
 	if n.Kind != yaml.SequenceNode {
-		d.errorf(n, path, "expected a list, got %s", describe(n))
+		d.errorf(n, path, "expected a list, got %s", yamlfile.Describe(n))
 		return
 	}
 	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 	for i, item := range n.Content {
 		child := path + "[" + strconv.Itoa(i) + "]"
-		it := deref(item)
-		d.keys[child] = entry{key: d.at(item), val: d.at(it), null: isNull(it)}
-		if isNull(it) {
+		it := yamlfile.Deref(item)
+		d.keys[child] = entry{key: d.at(item), val: d.at(it), null: yamlfile.IsNull(it)}
+		if yamlfile.IsNull(it) {
 			d.errorf(it, child, "empty list item")
 			continue
 		}
@@ -619,21 +343,21 @@ func (d *decoder) list(path string, n *yaml.Node, v reflect.Value) {
 
 func (d *decoder) dict(path string, n *yaml.Node, v reflect.Value) {
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, path, "expected a mapping, got %s", describe(n))
+		d.errorf(n, path, "expected a mapping, got %s", yamlfile.Describe(n))
 		return
 	}
 	m := reflect.MakeMap(v.Type())
-	for _, p := range d.pairs(path, n) {
-		child := join(path, p.key.Value)
-		val := deref(p.val)
-		d.keys[child] = entry{key: d.at(p.key), val: d.at(val), null: isNull(val)}
+	for _, p := range d.walk.Pairs(path, n) {
+		child := yamlfile.Join(path, p.Key.Value)
+		val := yamlfile.Deref(p.Value)
+		d.keys[child] = entry{key: d.at(p.Key), val: d.at(val), null: yamlfile.IsNull(val)}
 		var elem reflect.Value
 		if v.Type().Elem().Kind() == reflect.Interface {
-			elem = reflect.ValueOf(d.generic(child, p.val, 0))
+			elem = reflect.ValueOf(d.generic(child, p.Value, 0))
 		} else {
 			s, ok := "", true
-			if !isNull(val) {
-				s, ok = d.str(child, val)
+			if !yamlfile.IsNull(val) {
+				s, ok = d.walk.Text(child, val)
 			}
 			if !ok {
 				continue
@@ -643,7 +367,7 @@ func (d *decoder) dict(path string, n *yaml.Node, v reflect.Value) {
 		if !elem.IsValid() { // a null value
 			elem = reflect.Zero(v.Type().Elem())
 		}
-		m.SetMapIndex(reflect.ValueOf(p.key.Value), elem)
+		m.SetMapIndex(reflect.ValueOf(p.Key.Value), elem)
 	}
 	v.Set(m)
 }
@@ -661,12 +385,12 @@ func (d *decoder) generic(path string, n *yaml.Node, depth int) any {
 		d.budget = 0 // report once
 		return nil
 	}
-	n = deref(n)
+	n = yamlfile.Deref(n)
 	switch n.Kind {
 	case yaml.MappingNode:
 		m := map[string]any{}
-		for _, p := range d.pairs(path, n) {
-			m[p.key.Value] = d.generic(join(path, p.key.Value), p.val, depth+1)
+		for _, p := range d.walk.Pairs(path, n) {
+			m[p.Key.Value] = d.generic(yamlfile.Join(path, p.Key.Value), p.Value, depth+1)
 		}
 		return m
 	case yaml.SequenceNode:
@@ -678,11 +402,11 @@ func (d *decoder) generic(path string, n *yaml.Node, depth int) any {
 	case yaml.ScalarNode:
 		var x any
 		if err := n.Decode(&x); err != nil {
-			d.errorf(n, path, "cannot read value %s: %v", describe(n), strings.TrimPrefix(err.Error(), "yaml: "))
+			d.errorf(n, path, "cannot read value %s: %v", yamlfile.Describe(n), strings.TrimPrefix(err.Error(), "yaml: "))
 			return nil
 		}
 		return x
 	}
-	d.errorf(n, path, "unexpected %s", describe(n))
+	d.errorf(n, path, "unexpected %s", yamlfile.Describe(n))
 	return nil
 }

@@ -3,6 +3,8 @@ package config
 import (
 	"strings"
 	"unicode/utf8"
+
+	"github.com/isthmus-iot/isthmus/internal/yamlfile"
 )
 
 // Environment expansion (SPEC §3) works on the raw text, before YAML parsing,
@@ -70,7 +72,7 @@ func expand(data []byte, lookupEnv func(string) (string, bool)) ([]byte, columnM
 		lineNo = 0
 	)
 	out.Grow(len(data))
-	for _, l := range splitLines(string(data)) {
+	for _, l := range yamlfile.SplitLines(string(data)) {
 		lineNo++
 		body, eol := l[0], l[1]
 		// Expansion stops at a comment; what follows it is copied as is.
@@ -134,46 +136,6 @@ func expand(data []byte, lookupEnv func(string) (string, bool)) ([]byte, columnM
 		}
 	}
 	return []byte(out.String()), cols, errs
-}
-
-// splitLines cuts text into lines the way YAML counts them, so that line
-// numbers agree with the parser's: a line ends at \r\n, \n or \r, and, as in
-// yaml.v3 (YAML 1.1), at NEL (U+0085), LS (U+2028) and PS (U+2029). Each
-// element is the line's text and its terminator ("" for the last line).
-func splitLines(s string) [][2]string {
-	var lines [][2]string
-	start := 0
-	for i := 0; i < len(s); {
-		n := 0
-		switch {
-		case s[i] == '\r' && i+1 < len(s) && s[i+1] == '\n':
-			n = 2
-		case s[i] == '\n' || s[i] == '\r':
-			n = 1
-		case strings.HasPrefix(s[i:], "\u0085"), strings.HasPrefix(s[i:], "\u2028"), strings.HasPrefix(s[i:], "\u2029"):
-			_, n = utf8.DecodeRuneInString(s[i:])
-		}
-		if n == 0 {
-			i++
-			continue
-		}
-		lines = append(lines, [2]string{s[start:i], s[i : i+n]})
-		i += n
-		start = i
-	}
-	if start < len(s) {
-		lines = append(lines, [2]string{s[start:], ""})
-	}
-	return lines
-}
-
-// countLines is the number of the last line of s, in splitLines' terms.
-func countLines(s string) int {
-	lines := splitLines(s)
-	if len(lines) == 0 || lines[len(lines)-1][1] != "" {
-		return len(lines) + 1 // the text ends with a line break: an empty line follows
-	}
-	return len(lines)
 }
 
 // lookup evaluates the inside of one ${...}. It returns the value, or a

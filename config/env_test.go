@@ -78,22 +78,3 @@ func TestColumnMap(t *testing.T) {
 		t.Errorf("a line without substitutions must map to itself, got %d", got)
 	}
 }
-
-func TestSplitLines(t *testing.T) {
-	in := "a\nb\r\nc\rd\u0085e\u2028f\u2029g"
-	want := [][2]string{{"a", "\n"}, {"b", "\r\n"}, {"c", "\r"}, {"d", "\u0085"}, {"e", "\u2028"}, {"f", "\u2029"}, {"g", ""}}
-	got := splitLines(in)
-	if len(got) != len(want) {
-		t.Fatalf("splitLines(%q) = %q", in, got)
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Errorf("line %d = %q, want %q", i+1, got[i], want[i])
-		}
-	}
-	for s, n := range map[string]int{"": 1, "a": 1, "a\n": 2, "a\nb": 2, "\r": 2, "\r\n": 2, "a\u2028b\n": 3} {
-		if got := countLines(s); got != n {
-			t.Errorf("countLines(%q) = %d, want %d", s, got, n)
-		}
-	}
-}

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/isthmus-iot/isthmus/internal/yamlfile"
 )
 
 // FuzzParse: Parse never panics; it returns either a Config or Errors whose
@@ -49,7 +51,7 @@ func FuzzParse(f *testing.F) {
 			if !errors.As(err, &errs) || len(errs) == 0 {
 				t.Fatalf("error is %T %v, want non-empty Errors", err, err)
 			}
-			lines := countLines(string(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))))
+			lines := yamlfile.LineCount(string(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))))
 			for _, e := range errs {
 				if e.File != name || e.Line < 1 || e.Line > lines || e.Col < 1 || e.Msg == "" {
 					t.Fatalf("badly positioned error %#v (file has %d lines)", e, lines)

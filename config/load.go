@@ -77,7 +77,7 @@ func parse(name, base string, data []byte, lookupEnv func(string) (string, bool)
 	expanded, cols, envErrs := expand(data, lookupEnv)
 	d := newDecoder(name, base, cols, readFile)
 	c := &Config{Source: name}
-	root, ok := d.document(expanded)
+	root, ok := d.walk.Root(expanded, "the configuration", "a mapping of sections (gateway:, mqtt:, http:, …)")
 	if root != nil {
 		d.mapping("", root, reflect.ValueOf(c).Elem())
 	}
@@ -96,7 +96,7 @@ func parse(name, base string, data []byte, lookupEnv func(string) (string, bool)
 	}
 	errs = d.withEnvErrors(errs, envErrs)
 	if len(errs) > 0 {
-		return nil, errs.sorted()
+		return nil, errs.Sorted()
 	}
 	return c, nil
 }

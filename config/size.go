@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/isthmus-iot/isthmus/internal/yamlfile"
 )
 
 // sizeUnits are the accepted suffixes of a Size, case-sensitive: binary units
@@ -99,7 +101,7 @@ func (s *Size) UnmarshalYAML(n *yaml.Node) error {
 // count, a string goes through ParseSize.
 func sizeFromNode(n *yaml.Node) (Size, error) {
 	if n.Kind != yaml.ScalarNode {
-		return 0, errors.New(errSizeSyntax + ", got " + describe(n))
+		return 0, errors.New(errSizeSyntax + ", got " + yamlfile.Describe(n))
 	}
 	switch n.ShortTag() {
 	case "!!int":
@@ -114,7 +116,7 @@ func sizeFromNode(n *yaml.Node) (Size, error) {
 	case "!!str":
 		return ParseSize(n.Value)
 	}
-	return 0, errors.New(errSizeSyntax + ", got " + describe(n))
+	return 0, errors.New(errSizeSyntax + ", got " + yamlfile.Describe(n))
 }
 
 // ParseDuration is time.ParseDuration plus a "d" unit for days of 24 hours,

@@ -50,7 +50,7 @@ func (c *Config) Validate() error {
 	k.auth()
 	k.notImplemented()
 	k.duplicateListeners()
-	return k.errs.asError()
+	return asError(k.errs)
 }
 
 // checker collects Validate's errors.

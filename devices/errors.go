@@ -2,9 +2,9 @@ package devices
 
 import (
 	"errors"
-	"slices"
 	"strconv"
-	"strings"
+
+	"github.com/isthmus-iot/isthmus/internal/yamlfile"
 )
 
 var (
@@ -20,6 +20,10 @@ var (
 	// Subject CN and the DNS names of a certificate name different devices.
 	// It matches ErrBadCredentials too.
 	ErrAmbiguousCertificate = errors.New("devices: bad credentials: certificate names more than one device")
+	// ErrInvalidFile matches the error of Parse and Load for a devices file
+	// with problems, whose list errors.As finds as Errors. Errors is the type
+	// of config.Errors too: this tells the two files' problems apart.
+	ErrInvalidFile = errors.New("devices: invalid devices file")
 )
 
 // ambiguousError is ErrAmbiguousCertificate with the ids involved.
@@ -34,74 +38,25 @@ func (e *ambiguousError) Is(target error) bool {
 }
 
 // Error is one problem in a devices file, positioned at the key or value that
-// causes it. It has the same shape and text as config.Error, so that
-// `isthmus check` prints both files' problems alike. Line and Col are 1-based;
-// they are 0 for a problem with the whole file (too large).
-type Error struct {
-	File      string
-	Line, Col int
-	Path      string // key path: devices[2].password, anonymous.publish[0]; "" for the file as a whole
-	Msg       string
-}
-
-// Error formats the problem as FILE:LINE:COL: key.path: message; parts that
-// are unknown are left out.
-func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		if e.File != "" {
-			b.WriteByte(':')
-		}
-		b.WriteString(strconv.Itoa(e.Line))
-		b.WriteByte(':')
-		b.WriteString(strconv.Itoa(e.Col))
-	}
-	if b.Len() > 0 {
-		b.WriteString(": ")
-	}
-	if e.Path != "" {
-		b.WriteString(e.Path)
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
+// causes it; Line and Col are 0 for a problem with the whole file (too
+// large). It is config.Error, so that `isthmus check` prints both files'
+// problems alike.
+type Error = yamlfile.Error
 
 // Errors is every problem found in one devices file, sorted by position, so
-// that a user fixes them all in one round.
-type Errors []*Error
+// that a user fixes them all in one round. It is config.Errors; errors.Is(err,
+// ErrInvalidFile) tells the devices file's apart.
+type Errors = yamlfile.Errors
 
-// Error prints one problem per line.
-func (es Errors) Error() string {
-	lines := make([]string, len(es))
-	for i, e := range es {
-		lines[i] = e.Error()
-	}
-	return strings.Join(lines, "\n")
-}
+// fileErrors is how Parse returns Errors: the same text, and a match for
+// ErrInvalidFile.
+type fileErrors struct{ errs Errors }
 
-// Unwrap lets errors.As find the individual *Error values.
-func (es Errors) Unwrap() []error {
-	out := make([]error, len(es))
-	for i, e := range es {
-		out[i] = e
-	}
-	return out
-}
+func (e *fileErrors) Error() string { return e.errs.Error() }
 
-// sorted orders the errors by line then column (stable: problems at one
-// position keep the order they were found in) and drops exact duplicates,
-// which a YAML alias used twice produces.
-func (es Errors) sorted() Errors {
-	slices.SortStableFunc(es, func(a, b *Error) int {
-		if a.Line != b.Line {
-			return a.Line - b.Line
-		}
-		return a.Col - b.Col
-	})
-	return slices.CompactFunc(es, func(a, b *Error) bool { return *a == *b })
-}
+func (e *fileErrors) Unwrap() error { return e.errs }
+
+func (e *fileErrors) Is(target error) bool { return target == ErrInvalidFile }
 
 // PatternError is a topic pattern that CompileACL refuses.
 type PatternError struct {

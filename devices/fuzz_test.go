@@ -28,8 +28,8 @@ func FuzzParse(f *testing.F) {
 				t.Fatal("a Registry returned along with errors")
 			}
 			var errs Errors
-			if !errors.As(err, &errs) || len(errs) == 0 {
-				t.Fatalf("error is %T %v, want non-empty Errors", err, err)
+			if !errors.As(err, &errs) || len(errs) == 0 || !errors.Is(err, ErrInvalidFile) {
+				t.Fatalf("error is %T %v, want non-empty Errors matching ErrInvalidFile", err, err)
 			}
 			for i, e := range errs {
 				last := i == len(errs)-1 && strings.HasPrefix(e.Msg, "stopped after")

@@ -1,12 +1,9 @@
 package devices
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/isthmus-iot/isthmus/internal/yamlfile"
 )
 
 // The decoder walks the yaml.Node tree itself instead of calling
@@ -40,7 +39,7 @@ const (
 )
 
 // Load reads and parses a devices file. The error is an os error if the file
-// cannot be read, otherwise Errors.
+// cannot be read, otherwise Parse's.
 func Load(path string) (*Registry, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -57,23 +56,24 @@ func Load(path string) (*Registry, error) {
 }
 
 // Parse parses the content of a devices file. file is used only in error
-// messages. Every problem is reported, as Errors sorted by position; the
-// Registry is nil then.
+// messages. Every problem is reported, as Errors sorted by position, in an
+// error that matches ErrInvalidFile; the Registry is nil then.
 func Parse(file string, data []byte) (*Registry, error) {
 	if len(data) > MaxFileSize {
-		return nil, Errors{{File: file, Msg: fmt.Sprintf("the file is larger than %d MiB, the limit for a devices file", MaxFileSize>>20)}}
+		return nil, &fileErrors{Errors{{File: file, Msg: fmt.Sprintf("the file is larger than %d MiB, the limit for a devices file", MaxFileSize>>20)}}}
 	}
 	d := &decoder{file: file, budget: maxVisits, ids: map[string]*yaml.Node{}, cns: map[string]*yaml.Node{}}
+	d.walk = yamlfile.Walker{Report: d.errAt, Visit: d.visit}
 	r := newRegistry(file)
-	if root, ok := d.document(data); ok && root != nil {
+	if root, ok := d.walk.Root(data, "the devices file", "a mapping with a devices: list (and optionally anonymous:)"); ok && root != nil {
 		d.registry(r, root)
 	}
 	if len(d.errs) > 0 {
-		errs := d.errs.sorted()
+		errs := d.errs.Sorted()
 		if d.truncated {
 			errs = append(errs, &Error{File: file, Msg: fmt.Sprintf("stopped after %d problems; fix these and check again", maxErrors)})
 		}
-		return nil, errs
+		return nil, &fileErrors{errs}
 	}
 	r.dummyCost = commonCost(r.devices)
 	return r, nil
@@ -86,6 +86,7 @@ type decoder struct {
 	budget    int
 	ids       map[string]*yaml.Node // first node of each id
 	cns       map[string]*yaml.Node // first node of each cert_cn
+	walk      yamlfile.Walker       // reports through errAt, charges visit
 }
 
 func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
@@ -124,138 +125,28 @@ func (d *decoder) visit(n *yaml.Node, path string) bool {
 	return true
 }
 
-// yamlLine finds the line yaml.v3 puts in its syntax errors ("yaml: line 3: …").
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
-
-// document parses data as exactly one YAML document and returns its root
-// mapping, or nil when the document is empty.
-func (d *decoder) document(data []byte) (*yaml.Node, bool) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, true
-		}
-		d.syntaxError(data, err)
-		return nil, false
-	}
-	var extra yaml.Node
-	switch err := dec.Decode(&extra); {
-	case err == nil:
-		d.errorf(&extra, "", "a second YAML document (after ---) is not allowed: the devices file is one document")
-		return nil, false
-	case !errors.Is(err, io.EOF):
-		d.syntaxError(data, err)
-		return nil, false
-	}
-	if len(doc.Content) == 0 {
-		return nil, true
-	}
-	root := deref(doc.Content[0])
-	if isNull(root) {
-		return nil, true
-	}
-	if root.Kind != yaml.MappingNode {
-		d.errorf(root, "", "expected a mapping with a devices: list (and optionally anonymous:), got %s", describe(root))
-		return nil, false
-	}
-	return root, true
-}
-
-// syntaxError records a YAML syntax error. yaml.v3 gives a line but no
-// column; the line is kept inside the file so that editors can jump to it.
-func (d *decoder) syntaxError(data []byte, err error) {
-	line, msg := splitYAMLError(err)
-	if l, ok := firstFailingLine(data, msg); ok {
-		line = l
-	}
-	line = max(1, min(line, bytes.Count(data, []byte("\n"))+1))
-	d.errAt(line, 1, "", "YAML syntax error: "+msg)
-}
-
-// splitYAMLError takes yaml.v3's "yaml: line N: message" apart.
-func splitYAMLError(err error) (line int, msg string) {
-	msg = err.Error()
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		return line, msg[len(m[0]):]
-	}
-	return 0, strings.TrimPrefix(msg, "yaml: ")
-}
-
-// maxSearchLines bounds firstFailingLine's work (each step parses a prefix).
-const maxSearchLines = 10_000
-
-// firstFailingLine finds the line of a syntax error more precisely than
-// yaml.v3, which reports the line where the enclosing construct started: the
-// shortest prefix of whole lines that fails with the same message ends at
-// the culprit. Found by bisection: a parser that stops at the first error
-// fails the same way on every longer prefix.
-func firstFailingLine(data []byte, msg string) (int, bool) {
-	ends := []int{} // ends[i] is the length of the prefix of lines 1..i+1
-	for i, b := range data {
-		if b == '\n' {
-			ends = append(ends, i+1)
-			if len(ends) > maxSearchLines {
-				return 0, false
-			}
-		}
-	}
-	if len(ends) == 0 || ends[len(ends)-1] != len(data) {
-		ends = append(ends, len(data))
-	}
-	fails := func(n int) bool {
-		dec := yaml.NewDecoder(bytes.NewReader(data[:ends[n-1]]))
-		for {
-			var doc yaml.Node
-			err := dec.Decode(&doc)
-			if err == nil {
-				continue
-			}
-			if errors.Is(err, io.EOF) {
-				return false
-			}
-			_, m := splitYAMLError(err)
-			return m == msg
-		}
-	}
-	lo, hi := 1, len(ends) // invariant: fails(hi)
-	if !fails(hi) {
-		return 0, false
-	}
-	for lo < hi {
-		mid := (lo + hi) / 2
-		if fails(mid) {
-			hi = mid
-		} else {
-			lo = mid + 1
-		}
-	}
-	return hi, true
-}
-
 var topKeys = []string{"anonymous", "devices"}
 
 func (d *decoder) registry(r *Registry, root *yaml.Node) {
-	for _, p := range d.pairs("", root) {
-		switch p.key.Value {
+	for _, p := range d.walk.Pairs("", root) {
+		switch p.Key.Value {
 		case "devices":
-			d.devices(r, p.val)
+			d.devices(r, p.Value)
 		case "anonymous":
-			d.anonymous(r, p.val)
+			d.anonymous(r, p.Value)
 		default:
-			d.errorf(p.key, p.key.Value, "unknown key%s", suggest(p.key.Value, topKeys))
+			d.errorf(p.Key, p.Key.Value, "unknown key%s", suggest(p.Key.Value, topKeys))
 		}
 	}
 }
 
 func (d *decoder) devices(r *Registry, n *yaml.Node) {
-	n = deref(n)
-	if isNull(n) {
+	n = yamlfile.Deref(n)
+	if yamlfile.IsNull(n) {
 		return
 	}
 	if n.Kind != yaml.SequenceNode {
-		d.errorf(n, "devices", "expected a list of devices (- id: …), got %s", describe(n))
+		d.errorf(n, "devices", "expected a list of devices (- id: …), got %s", yamlfile.Describe(n))
 		return
 	}
 	for i, item := range n.Content {
@@ -263,7 +154,7 @@ func (d *decoder) devices(r *Registry, n *yaml.Node) {
 		if !d.visit(item, path) {
 			return
 		}
-		if e := d.device(path, deref(item)); e != nil {
+		if e := d.device(path, yamlfile.Deref(item)); e != nil {
 			r.devices = append(r.devices, e.dev)
 			r.byID[e.dev.ID] = e
 			if e.dev.CertCN != "" {
@@ -277,12 +168,12 @@ var deviceKeys = []string{"cert_cn", "enabled", "id", "labels", "password", "pub
 
 // device decodes one list item; nil if anything in it is wrong.
 func (d *decoder) device(path string, n *yaml.Node) *entry {
-	if isNull(n) {
+	if yamlfile.IsNull(n) {
 		d.errorf(n, path, "empty list item: expected a device (id: …)")
 		return nil
 	}
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, path, "expected a device, a mapping with id, password, cert_cn, publish, subscribe…, got %s", describe(n))
+		d.errorf(n, path, "expected a device, a mapping with id, password, cert_cn, publish, subscribe…, got %s", yamlfile.Describe(n))
 		return nil
 	}
 	before := len(d.errs)
@@ -290,16 +181,16 @@ func (d *decoder) device(path string, n *yaml.Node) *entry {
 	var idNode, pwNode, cnNode *yaml.Node
 	var pubItems, subItems []item
 	hasID, hasPW, hasCN, unknown := false, false, false, false
-	for _, p := range d.pairs(path, n) {
-		key, val := p.key.Value, deref(p.val)
+	for _, p := range d.walk.Pairs(path, n) {
+		key, val := p.Key.Value, yamlfile.Deref(p.Value)
 		child := path + "." + key
-		if isNull(val) {
+		if yamlfile.IsNull(val) {
 			continue // written without a value: absent
 		}
 		switch key {
 		case "id":
 			hasID = true
-			if s, ok := d.str(child, val); ok {
+			if s, ok := d.walk.Text(child, val); ok {
 				dev.ID, idNode = s, val
 			}
 		case "password":
@@ -309,12 +200,12 @@ func (d *decoder) device(path string, n *yaml.Node) *entry {
 			}
 		case "cert_cn":
 			hasCN = true
-			if s, ok := d.str(child, val); ok {
+			if s, ok := d.walk.Text(child, val); ok {
 				dev.CertCN, cnNode = s, val
 			}
 		case "enabled":
 			if val.Kind != yaml.ScalarNode || val.ShortTag() != "!!bool" || val.Decode(&dev.Enabled) != nil {
-				d.errorf(val, child, "expected true or false, got %s", describe(val))
+				d.errorf(val, child, "expected true or false, got %s", yamlfile.Describe(val))
 			}
 		case "publish":
 			pubItems = d.patterns(child, val)
@@ -323,7 +214,7 @@ func (d *decoder) device(path string, n *yaml.Node) *entry {
 		case "labels":
 			dev.Labels = d.labels(child, val)
 		default:
-			d.errorf(p.key, child, "unknown key%s", suggest(key, deviceKeys))
+			d.errorf(p.Key, child, "unknown key%s", suggest(key, deviceKeys))
 			unknown = true
 		}
 	}
@@ -379,18 +270,18 @@ func (d *decoder) device(path string, n *yaml.Node) *entry {
 var anonymousKeys = []string{"publish", "subscribe"}
 
 func (d *decoder) anonymous(r *Registry, n *yaml.Node) {
-	n = deref(n)
-	if isNull(n) {
+	n = yamlfile.Deref(n)
+	if yamlfile.IsNull(n) {
 		return
 	}
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, "anonymous", "expected a mapping with publish: and subscribe: lists, got %s", describe(n))
+		d.errorf(n, "anonymous", "expected a mapping with publish: and subscribe: lists, got %s", yamlfile.Describe(n))
 		return
 	}
-	for _, p := range d.pairs("anonymous", n) {
-		key, val := p.key.Value, deref(p.val)
+	for _, p := range d.walk.Pairs("anonymous", n) {
+		key, val := p.Key.Value, yamlfile.Deref(p.Value)
 		child := "anonymous." + key
-		if isNull(val) {
+		if yamlfile.IsNull(val) {
 			continue
 		}
 		switch key {
@@ -403,7 +294,7 @@ func (d *decoder) anonymous(r *Registry, n *yaml.Node) {
 				}
 			}
 		default:
-			d.errorf(p.key, child, "unknown key%s", suggest(key, anonymousKeys))
+			d.errorf(p.Key, child, "unknown key%s", suggest(key, anonymousKeys))
 		}
 	}
 }
@@ -433,7 +324,7 @@ func (d *decoder) patterns(path string, n *yaml.Node) []item {
 		if n.Kind == yaml.ScalarNode {
 			hint = fmt.Sprintf(" (write [%q] for one pattern)", n.Value)
 		}
-		d.errorf(n, path, "expected a list of topic filters, got %s%s", describe(n), hint)
+		d.errorf(n, path, "expected a list of topic filters, got %s%s", yamlfile.Describe(n), hint)
 		return nil
 	}
 	items := make([]item, 0, len(n.Content))
@@ -442,12 +333,12 @@ func (d *decoder) patterns(path string, n *yaml.Node) []item {
 		if !d.visit(written, child) {
 			break
 		}
-		it := deref(written)
-		if isNull(it) {
+		it := yamlfile.Deref(written)
+		if yamlfile.IsNull(it) {
 			d.errorf(it, child, "empty list item: expected a topic filter")
 			continue
 		}
-		if s, ok := d.str(child, it); ok {
+		if s, ok := d.walk.Text(child, it); ok {
 			items = append(items, item{s, it, i})
 		}
 	}
@@ -479,40 +370,22 @@ func (d *decoder) compile(path string, items []item, id string) *ACL {
 
 func (d *decoder) labels(path string, n *yaml.Node) map[string]string {
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, path, "expected a mapping of names to values (labels: {site: plant-1}), got %s", describe(n))
+		d.errorf(n, path, "expected a mapping of names to values (labels: {site: plant-1}), got %s", yamlfile.Describe(n))
 		return nil
 	}
 	m := map[string]string{}
-	for _, p := range d.pairs(path, n) {
-		child := path + "." + p.key.Value
-		val := deref(p.val)
-		if isNull(val) {
-			m[p.key.Value] = ""
+	for _, p := range d.walk.Pairs(path, n) {
+		child := path + "." + p.Key.Value
+		val := yamlfile.Deref(p.Value)
+		if yamlfile.IsNull(val) {
+			m[p.Key.Value] = ""
 			continue
 		}
-		if s, ok := d.str(child, val); ok {
-			m[p.key.Value] = s
+		if s, ok := d.walk.Text(child, val); ok {
+			m[p.Key.Value] = s
 		}
 	}
 	return m
-}
-
-// str accepts any scalar except booleans, which are nearly always a mistake
-// in a string field; numbers keep their text as written.
-func (d *decoder) str(path string, n *yaml.Node) (string, bool) {
-	if n.Kind != yaml.ScalarNode {
-		d.errorf(n, path, "expected a string, got %s", describe(n))
-		return "", false
-	}
-	switch n.ShortTag() {
-	case "!!str", "!!int", "!!float", "!!timestamp":
-		return n.Value, true
-	case "!!bool":
-		d.errorf(n, path, "expected a string, got %s (quote it if you mean the text)", n.Value)
-	default:
-		d.errorf(n, path, "expected a string, got %s with tag %s", describe(n), n.ShortTag())
-	}
-	return "", false
 }
 
 // secret is str for a password: its messages never show the value, which
@@ -604,178 +477,11 @@ func commonCost(devs []*Device) int {
 	return best
 }
 
-type pair struct{ key, val *yaml.Node }
-
-// pairs returns a mapping's key/value pairs with YAML merge keys (<<: *base)
-// expanded: keys written in the mapping override merged ones, and among
-// merged mappings the earlier wins. Duplicate keys written in the mapping are
-// errors.
-func (d *decoder) pairs(path string, n *yaml.Node) []pair {
-	var own, merged []pair
-	first := map[string]*yaml.Node{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if !d.visit(k, path) {
-			return own
-		}
-		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
-			d.merge(path, v, &merged, map[*yaml.Node]bool{n: true}, map[*yaml.Node]bool{})
-			continue
-		}
-		if k.Kind != yaml.ScalarNode {
-			d.errorf(k, path, "expected a key name, got %s", describe(k))
-			continue
-		}
-		if prev, dup := first[k.Value]; dup {
-			d.errorf(k, join(path, k.Value), "duplicate key (first set at line %d)", prev.Line)
-			continue
-		}
-		first[k.Value] = k
-		own = append(own, pair{k, v})
-	}
-	for _, p := range merged {
-		if p.key.Kind != yaml.ScalarNode {
-			d.errorf(p.key, path, "expected a key name, got %s", describe(p.key))
-			continue
-		}
-		if _, set := first[p.key.Value]; !set {
-			first[p.key.Value] = p.key
-			own = append(own, p)
-		}
-	}
-	return own
-}
-
-// merge appends the pairs of the mapping(s) v names. visiting holds the
-// mappings being merged (a cycle is an error); done, those merged already:
-// merging one again adds nothing (the first wins).
-func (d *decoder) merge(path string, v *yaml.Node, out *[]pair, visiting, done map[*yaml.Node]bool) {
-	v = deref(v)
-	if !d.visit(v, path) {
-		return
-	}
-	switch v.Kind {
-	case yaml.MappingNode:
-		if visiting[v] {
-			d.errorf(v, path, "merge key (<<) refers to a mapping that contains it")
-			return
-		}
-		if done[v] {
-			return
-		}
-		visiting[v], done[v] = true, true
-		for i := 0; i+1 < len(v.Content); i += 2 {
-			k := v.Content[i]
-			if !d.visit(k, path) {
-				return
-			}
-			if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
-				d.merge(path, v.Content[i+1], out, visiting, done)
-				continue
-			}
-			*out = append(*out, pair{k, v.Content[i+1]})
-		}
-		delete(visiting, v)
-	case yaml.SequenceNode:
-		for _, item := range v.Content {
-			if it := deref(item); it.Kind != yaml.MappingNode {
-				d.errorf(it, path, "merge key (<<) expects a mapping or a list of mappings, got %s", describe(it))
-				continue
-			}
-			d.merge(path, item, out, visiting, done)
-		}
-	default:
-		d.errorf(v, path, "merge key (<<) expects a mapping or a list of mappings, got %s", describe(v))
-	}
-}
-
-// deref follows an alias (*name) to the node its anchor names.
-func deref(n *yaml.Node) *yaml.Node {
-	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 8; i++ {
-		n = n.Alias
-	}
-	return n
-}
-
-func isNull(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
-}
-
-// describe names a node for "expected X, got Y" messages.
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.AliasNode:
-		return "an alias"
-	}
-	v := n.Value
-	if r := []rune(v); len(r) > 60 {
-		v = string(r[:57]) + "..."
-	}
-	if n.ShortTag() == "!!str" {
-		return strconv.Quote(v)
-	}
-	return v
-}
-
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
-// suggest proposes the known keys closest to an unknown one.
+// suggest proposes the known keys closest to an unknown one, or lists them
+// all.
 func suggest(name string, known []string) string {
-	best, picks := 3, []string(nil)
-	for _, k := range known {
-		dist := editDistance(strings.ToLower(name), k)
-		limit := min(2, max(1, len(k)/4))
-		if dist > limit || dist > best {
-			continue
-		}
-		if dist < best {
-			best, picks = dist, nil
-		}
-		picks = append(picks, k)
+	if s := yamlfile.Suggest(name, known); s != "" {
+		return s
 	}
-	if len(picks) == 0 {
-		return " (known keys: " + strings.Join(known, ", ") + ")"
-	}
-	return " (did you mean " + strings.Join(picks, " or ") + "?)"
-}
-
-// editDistance counts the single-character insertions, deletions,
-// substitutions and swaps of neighbours (optimal string alignment) between a
-// and b, with '-' and '_' counted equal (cert-cn finds cert_cn).
-func editDistance(a, b string) int {
-	norm := func(s string) []rune { return []rune(strings.ReplaceAll(s, "-", "_")) }
-	ra, rb := norm(a), norm(b)
-	if len(ra) > 64 || len(rb) > 64 {
-		return max(len(ra), len(rb)) // no key is that long: not a typo of one
-	}
-	dp := make([][]int, len(ra)+1)
-	for i := range dp {
-		dp[i] = make([]int, len(rb)+1)
-		dp[i][0] = i
-	}
-	for j := range dp[0] {
-		dp[0][j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			dp[i][j] = min(dp[i-1][j]+1, dp[i][j-1]+1, dp[i-1][j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				dp[i][j] = min(dp[i][j], dp[i-2][j-2]+1)
-			}
-		}
-	}
-	return dp[len(ra)][len(rb)]
+	return " (known keys: " + strings.Join(known, ", ") + ")"
 }

@@ -12,8 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/isthmus-iot/isthmus/config"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/{good,bad}/*.golden from the current output")
@@ -93,8 +91,8 @@ func TestParseBad(t *testing.T) {
 				t.Fatalf("Load accepted %s", file)
 			}
 			var errs Errors
-			if !errors.As(err, &errs) || len(errs) == 0 {
-				t.Fatalf("error is %T, want Errors: %v", err, err)
+			if !errors.As(err, &errs) || len(errs) == 0 || !errors.Is(err, ErrInvalidFile) {
+				t.Fatalf("error is %T, want Errors matching ErrInvalidFile: %v", err, err)
 			}
 			for _, e := range errs {
 				if e.File != file || e.Line < 1 || e.Col < 1 {
@@ -169,33 +167,8 @@ func TestParseEmpty(t *testing.T) {
 	}
 }
 
-// TestErrorFormat keeps Error's text identical to config.Error's, which
-// `isthmus check` prints beside it.
-func TestErrorFormat(t *testing.T) {
-	for _, e := range []Error{
-		{File: "d.yaml", Line: 3, Col: 5, Path: "devices[2].password", Msg: "m"},
-		{File: "d.yaml", Msg: "too big"},
-		{Line: 1, Col: 2, Msg: "m"},
-		{Path: "p", Msg: "m"},
-		{},
-	} {
-		c := config.Error{File: e.File, Line: e.Line, Col: e.Col, Path: e.Path, Msg: e.Msg}
-		if e.Error() != c.Error() {
-			t.Errorf("%q, config says %q", e.Error(), c.Error())
-		}
-	}
-	if got := (&Error{File: "d.yaml", Line: 3, Col: 5, Path: "devices[2].password", Msg: "m"}).Error(); got != "d.yaml:3:5: devices[2].password: m" {
-		t.Errorf("got %q", got)
-	}
-	es := Errors{{File: "f", Line: 2, Col: 1, Msg: "b"}, {File: "f", Line: 1, Col: 1, Msg: "a"}}
-	var one *Error
-	if !errors.As(error(es), &one) || es.Error() != "f:2:1: b\nf:1:1: a" {
-		t.Errorf("Errors: %q", es.Error())
-	}
-}
-
 func TestLoadLimits(t *testing.T) {
-	if _, err := Load(filepath.Join(t.TempDir(), "missing.yaml")); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := Load(filepath.Join(t.TempDir(), "missing.yaml")); !errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrInvalidFile) {
 		t.Errorf("missing file: %v", err)
 	}
 	big := filepath.Join(t.TempDir(), "big.yaml")
@@ -205,7 +178,7 @@ func TestLoadLimits(t *testing.T) {
 	}
 	_, err := Load(big)
 	var errs Errors
-	if !errors.As(err, &errs) || len(errs) != 1 || !strings.Contains(errs[0].Msg, "larger than 16 MiB") || errs[0].File != big {
+	if !errors.As(err, &errs) || len(errs) != 1 || !strings.Contains(errs[0].Msg, "larger than 16 MiB") || errs[0].File != big || !errors.Is(err, ErrInvalidFile) {
 		t.Errorf("oversized file: %v", err)
 	}
 	// Exactly at the limit is accepted (comments only: an empty registry).

@@ -151,23 +151,19 @@ func check(path string, stdout, stderr io.Writer) error {
 }
 
 func printConfigError(w io.Writer, err error) {
-	var errs config.Errors
-	if errors.As(err, &errs) {
-		for _, e := range errs {
-			fmt.Fprintln(w, e.Error())
-		}
-		fmt.Fprintf(w, "%d problem(s); nothing was started\n", len(errs))
+	var errs config.Errors // devices.Errors too: one type
+	if !errors.As(err, &errs) {
+		fmt.Fprintln(w, "isthmus:", err)
 		return
 	}
-	var derrs devices.Errors
-	if errors.As(err, &derrs) {
-		for _, e := range derrs {
-			fmt.Fprintln(w, e.Error())
-		}
-		fmt.Fprintf(w, "%d problem(s) in the devices file; nothing was started\n", len(derrs))
-		return
+	for _, e := range errs {
+		fmt.Fprintln(w, e.Error())
 	}
-	fmt.Fprintln(w, "isthmus:", err)
+	where := ""
+	if errors.Is(err, devices.ErrInvalidFile) {
+		where = " in the devices file"
+	}
+	fmt.Fprintf(w, "%d problem(s)%s; nothing was started\n", len(errs), where)
 }
 
 func printDefault(w io.Writer) error {
