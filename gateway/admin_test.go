@@ -1,35 +1,22 @@
 package gateway
 
 import (
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 )
-
-func get(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
 
 // TestAdminEndpoint: liveness, readiness and Prometheus metrics with the
 // names SPEC §8 promises.
 func TestAdminEndpoint(t *testing.T) {
 	g := startGateway(t, "")
-	if code, body := get(t, "http://"+g.admin+"/livez"); code != 200 || strings.TrimSpace(body) != "ok" {
+	if code, body := httpDo(t, "GET", "http://"+g.admin+"/livez"); code != 200 || strings.TrimSpace(body) != "ok" {
 		t.Fatalf("/livez: %d %q", code, body)
 	}
-	if code, body := get(t, "http://"+g.admin+"/readyz"); code != 200 {
+	if code, body := httpDo(t, "GET", "http://"+g.admin+"/readyz"); code != 200 {
 		t.Fatalf("/readyz: %d %q", code, body)
 	}
 	v3(t, g.mqtt, "counted", nil)
-	code, body := get(t, "http://"+g.admin+"/metrics")
+	code, body := httpDo(t, "GET", "http://"+g.admin+"/metrics")
 	if code != 200 {
 		t.Fatalf("/metrics: %d", code)
 	}
@@ -55,12 +42,12 @@ func TestAdminEndpoint(t *testing.T) {
 			t.Errorf("a metric carries a per-client label: %s", line)
 		}
 	}
-	if code, _ := get(t, "http://"+g.admin+"/nope"); code != 404 {
+	if code, _ := httpDo(t, "GET", "http://"+g.admin+"/nope"); code != 404 {
 		t.Errorf("/nope: %d, want 404", code)
 	}
 	// The device-facing endpoint answers plain HTTP on the WebSocket path
 	// with an explanation, not an upgrade.
-	if code, body := get(t, "http://"+g.http+"/mqtt"); code != 400 || !strings.Contains(body, "mqtt") {
+	if code, body := httpDo(t, "GET", "http://"+g.http+"/mqtt"); code != 400 || !strings.Contains(body, "mqtt") {
 		t.Errorf("plain GET on /mqtt: %d %q", code, body)
 	}
 }

@@ -17,21 +17,12 @@ func registry(t *testing.T, text string) *devices.Registry {
 	return r
 }
 
-func hash(t *testing.T, pw string) string {
-	t.Helper()
-	h, err := devices.HashPassword([]byte(pw), 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h
-}
-
 // The verified-credentials cache never admits what bcrypt would refuse: a
 // wrong password after a right one, a disabled device, or an old password
 // after the devices file changed it.
 func TestPasswordCache(t *testing.T) {
 	var a authority
-	one := registry(t, "devices:\n  - id: d1\n    password: \""+hash(t, "old")+"\"\n")
+	one := registry(t, "devices:\n  - id: d1\n    password: \""+secHash(t, "old")+"\"\n")
 	a.reg.Store(one)
 	login := func(pw string) error {
 		_, err := a.Authenticate(&mqtt.ConnectRequest{Username: "d1", UsernameFlag: true, Password: []byte(pw), PasswordFlag: true})
@@ -52,7 +43,7 @@ func TestPasswordCache(t *testing.T) {
 		t.Fatal("a successful login was not cached")
 	}
 
-	a.reg.Store(registry(t, "devices:\n  - id: d1\n    password: \""+hash(t, "new")+"\"\n"))
+	a.reg.Store(registry(t, "devices:\n  - id: d1\n    password: \""+secHash(t, "new")+"\"\n"))
 	if err := login("old"); !errors.Is(err, devices.ErrBadCredentials) {
 		t.Fatalf("old password after the file changed it: %v", err)
 	}
@@ -60,7 +51,7 @@ func TestPasswordCache(t *testing.T) {
 		t.Fatalf("new password: %v", err)
 	}
 
-	a.reg.Store(registry(t, "devices:\n  - id: d1\n    enabled: false\n    password: \""+hash(t, "new")+"\"\n"))
+	a.reg.Store(registry(t, "devices:\n  - id: d1\n    enabled: false\n    password: \""+secHash(t, "new")+"\"\n"))
 	if err := login("new"); !errors.Is(err, devices.ErrDisabled) {
 		t.Fatalf("disabled device: %v", err)
 	}

@@ -26,56 +26,6 @@ routes:
     to: {mqtt: "{address}"}
 `
 
-func (g *testGateway) amqpAddr(t *testing.T) string {
-	t.Helper()
-	for _, l := range g.Listeners() {
-		if l.Name == "amqp.listen" {
-			return l.Addr.String()
-		}
-	}
-	t.Fatal("no amqp.listen bound")
-	return ""
-}
-
-// amqpSession opens a go-amqp (Azure) connection and session to the gateway.
-func amqpSession(t *testing.T, addr string) *goamqp.Session {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, err := goamqp.Dial(ctx, "amqp://"+addr, &goamqp.ConnOptions{SASLType: goamqp.SASLTypeAnonymous()})
-	if err != nil {
-		t.Fatalf("go-amqp dial: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	s, err := c.NewSession(ctx, nil)
-	if err != nil {
-		t.Fatalf("session: %v", err)
-	}
-	return s
-}
-
-func receiver(t *testing.T, s *goamqp.Session, source string) *goamqp.Receiver {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	r, err := s.NewReceiver(ctx, source, &goamqp.ReceiverOptions{Credit: 100})
-	if err != nil {
-		t.Fatalf("receiver on %q: %v", source, err)
-	}
-	return r
-}
-
-func receive(t *testing.T, r *goamqp.Receiver) *goamqp.Message {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	m, err := r.Receive(ctx, nil)
-	if err != nil {
-		t.Fatalf("receive: %v", err)
-	}
-	return m
-}
-
 // TestBridgeMQTTToAMQP: an MQTT 5 QoS 1 publish reaches an AMQP receiver on
 // a matching filter with its properties mapped (SPEC §5.5); the PUBACK waits
 // for the AMQP accept, and MQTT subscribers get the message after it.
@@ -88,7 +38,7 @@ func TestBridgeMQTTToAMQP(t *testing.T) {
 	watcher := v3(t, g.mqtt, "watcher", nil)
 	wait(t, watcher.Subscribe("plant/#", 1, func(_ pahov3.Client, m pahov3.Message) { got <- m }), "subscribe")
 
-	pub := v5(t, g.mqtt, "sensor-1", nil)
+	pub := v5(t, g.mqtt, "sensor-1", v5Opts{})
 	expiry := uint32(60)
 	done := make(chan *paho.PublishResponse, 1)
 	go func() {
@@ -146,7 +96,7 @@ func TestBridgeRejectReachesDevice(t *testing.T) {
 	watcher := v3(t, g.mqtt, "watcher", nil)
 	wait(t, watcher.Subscribe("full/#", 1, func(_ pahov3.Client, m pahov3.Message) { got <- m }), "subscribe")
 
-	pub := v5(t, g.mqtt, "dev", nil)
+	pub := v5(t, g.mqtt, "dev", v5Opts{})
 	done := make(chan *paho.PublishResponse, 1)
 	go func() {
 		resp, _ := pub.Publish(context.Background(), &paho.Publish{Topic: "full/q", QoS: 1, Payload: []byte("x")})
@@ -172,20 +122,12 @@ func TestBridgeRejectReachesDevice(t *testing.T) {
 // MQTT 5 properties.
 func TestBridgeAMQPToMQTT(t *testing.T) {
 	g := startGateway(t, bridgeYAML)
-	got := make(chan *paho.Publish, 1)
-	v5(t, g.mqtt, "device", func(c *paho.ClientConfig) {
-		c.OnPublishReceived = []func(paho.PublishReceived) (bool, error){func(p paho.PublishReceived) (bool, error) {
-			got <- p.Packet
-			return true, nil
-		}}
-	}).Subscribe(context.Background(), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "x/#", QoS: 1}}})
+	dev := v5(t, g.mqtt, "device", v5Opts{})
+	dev.Subscribe(context.Background(), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "x/#", QoS: 1}}})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	snd, err := amqpSession(t, g.amqpAddr(t)).NewSender(ctx, "x/y", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	snd := sender(t, amqpSession(t, g.amqpAddr(t)), "x/y")
 	ct, replyTo := "application/json", "ops/replies"
 	msg := goamqp.NewMessage([]byte(`{"cmd":"open"}`))
 	msg.Properties = &goamqp.MessageProperties{ContentType: &ct, CorrelationID: []byte("k-9"), ReplyTo: &replyTo}
@@ -194,7 +136,7 @@ func TestBridgeAMQPToMQTT(t *testing.T) {
 	if err := snd.Send(ctx, msg, nil); err != nil {
 		t.Fatalf("send: %v", err)
 	}
-	p := recv(t, got, "MQTT delivery")
+	p := recv(t, dev.msgs, "MQTT delivery")
 	pr := p.Properties
 	if p.Topic != "x/y" || string(p.Payload) != `{"cmd":"open"}` || p.QoS != 1 || pr == nil ||
 		pr.ContentType != "application/json" || string(pr.CorrelationData) != "k-9" || pr.User.Get("who") != "ops" ||
@@ -217,10 +159,7 @@ routes:
 `)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	snd, err := amqpSession(t, g.amqpAddr(t)).NewSender(ctx, "commands/d1", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	snd := sender(t, amqpSession(t, g.amqpAddr(t)), "commands/d1")
 	rc, err := snd.SendWithReceipt(ctx, goamqp.NewMessage([]byte("reboot")), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -265,10 +204,7 @@ func TestBridgeAMQPTopicFanout(t *testing.T) {
 	a, b, other := receiver(t, s, "t/#"), receiver(t, s, "t/+"), receiver(t, s, "u/#")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	snd, err := s.NewSender(ctx, "t/1", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	snd := sender(t, s, "t/1")
 	done := make(chan error, 1)
 	go func() { done <- snd.Send(ctx, goamqp.NewMessage([]byte("fan")), nil) }()
 	for _, r := range []*goamqp.Receiver{a, b} {
@@ -302,9 +238,7 @@ func TestBridgeUnroutableAccepted(t *testing.T) {
 // TestBridgeRefusesWildcardTarget: a sender may not target a filter.
 func TestBridgeRefusesWildcardTarget(t *testing.T) {
 	g := startGateway(t, bridgeYAML)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, err := amqpSession(t, g.amqpAddr(t)).NewSender(ctx, "a/#", nil)
+	_, err := newSender(amqpSession(t, g.amqpAddr(t)), "a/#")
 	if err == nil || !strings.Contains(err.Error(), "invalid-field") {
 		t.Fatalf("attach to a/# as sender: %v, want amqp:invalid-field", err)
 	}
@@ -326,7 +260,7 @@ routes:
     from: {mqtt: "devices/+/telemetry"}
     to: {amqp: telemetry}
 `)
-	pub := v5(t, g.mqtt, "sensor", nil)
+	pub := v5(t, g.mqtt, "sensor", v5Opts{})
 	publish := func(payload string) *paho.PublishResponse {
 		resp, err := pub.Publish(context.Background(), &paho.Publish{Topic: "devices/s1/telemetry", QoS: 1, Payload: []byte(payload)})
 		if err != nil && resp == nil {
@@ -356,18 +290,8 @@ routes:
 	// to it reaches the requester.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	reply, err := s.NewReceiver(ctx, "", &goamqp.ReceiverOptions{DynamicAddress: true, Credit: 10})
-	if err != nil {
-		t.Fatalf("dynamic receiver: %v", err)
-	}
-	addr := reply.Address()
-	if !strings.HasPrefix(addr, "$tmp/") {
-		t.Fatalf("dynamic address %q", addr)
-	}
-	snd, err := s.NewSender(ctx, addr, nil)
-	if err != nil {
-		t.Fatalf("sender to %s: %v", addr, err)
-	}
+	reply, addr := dynamicReceiver(t, s)
+	snd := sender(t, s, addr)
 	if err := snd.Send(ctx, goamqp.NewMessage([]byte("pong")), nil); err != nil {
 		t.Fatalf("send reply: %v", err)
 	}

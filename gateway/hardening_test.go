@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -18,84 +17,6 @@ import (
 
 	pahov3 "github.com/eclipse/paho.mqtt.golang"
 )
-
-// Hand-built packets for what well-behaved clients never send.
-
-type will struct {
-	topic, payload string
-	qos            byte
-}
-
-func mqttString(s string) []byte { return append([]byte{byte(len(s) >> 8), byte(len(s))}, s...) }
-
-func remainingLength(n int) []byte {
-	var out []byte
-	for {
-		b := byte(n % 128)
-		n /= 128
-		if n > 0 {
-			b |= 0x80
-		}
-		out = append(out, b)
-		if n == 0 {
-			return out
-		}
-	}
-}
-
-func packet(typeAndFlags byte, body []byte) []byte {
-	return append(append([]byte{typeAndFlags}, remainingLength(len(body))...), body...)
-}
-
-// connectV4 is an MQTT 3.1.1 CONNECT (clean session).
-func connectV4(id string, keepalive uint16, w *will) []byte {
-	flags := byte(0x02)
-	body := append(mqttString("MQTT"), 4, 0, byte(keepalive>>8), byte(keepalive))
-	payload := mqttString(id)
-	if w != nil {
-		flags |= 0x04 | w.qos<<3
-		payload = append(append(payload, mqttString(w.topic)...), mqttString(w.payload)...)
-	}
-	body[7] = flags
-	return packet(0x10, append(body, payload...))
-}
-
-// connectV5 is an MQTT 5 CONNECT (clean start, no properties).
-func connectV5(id string) []byte {
-	body := append(mqttString("MQTT"), 5, 0x02, 0, 30, 0)
-	return packet(0x10, append(body, mqttString(id)...))
-}
-
-func expectConnack(t *testing.T, c net.Conn, version int) {
-	t.Helper()
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	b := make([]byte, 4)
-	if _, err := io.ReadFull(c, b[:2]); err != nil {
-		t.Fatalf("reading CONNACK: %v", err)
-	}
-	if b[0] != 0x20 {
-		t.Fatalf("expected CONNACK, got packet type 0x%02x", b[0])
-	}
-	rest := make([]byte, b[1])
-	if _, err := io.ReadFull(c, rest); err != nil || rest[1] != 0 {
-		t.Fatalf("CONNACK %x: %v", rest, err)
-	}
-	c.SetReadDeadline(time.Time{})
-}
-
-// closedWithin reads until the server closes c and returns how long it took
-// and every byte it sent first.
-func closedWithin(t *testing.T, c net.Conn, limit time.Duration) (time.Duration, []byte) {
-	t.Helper()
-	start := time.Now()
-	c.SetReadDeadline(start.Add(limit))
-	data, err := io.ReadAll(c)
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		t.Fatalf("connection still open after %v (sent %x)", limit, data)
-	}
-	return time.Since(start), data
-}
 
 // TestSilentSocketClosed: a socket that sends nothing is closed at
 // connect_timeout (700ms in the test config).
@@ -240,16 +161,13 @@ func rss(t *testing.T) int64 {
 func TestMochiCrashPacketRefused(t *testing.T) {
 	g := startGateway(t, "")
 	c := dial(t, g.mqtt)
-	c.Write(connectV5("crasher"))
-	r := bufio.NewReader(c)
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if typ, _ := r.ReadByte(); typ != 0x20 {
-		t.Fatalf("no CONNACK: 0x%02x", typ)
+	c.Write(mqttConnect{version: 5, clientID: "crasher", keepAlive: 30}.bytes())
+	if typ, _, err := readPacket(c, 5*time.Second); typ != 0x20 {
+		t.Fatalf("no CONNACK: 0x%02x %v", typ, err)
 	}
-	n, _ := r.ReadByte()
-	r.Discard(int(n))
 	c.Write([]byte{0x82, 0x06, 0x00, 0x01, 0x00, 0x00, 0x01, 0x74})
-	rest, _ := io.ReadAll(r)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	rest, _ := io.ReadAll(c)
 	if len(rest) < 3 || rest[0] != 0xE0 || rest[2] != 0x81 {
 		t.Fatalf("want DISCONNECT 0x81 then close, got %x", rest)
 	}
@@ -283,8 +201,7 @@ func TestSlowSubscriberBounded(t *testing.T) {
 	g := startGateway(t, "mqtt:\n  listen: 127.0.0.1:0\n  write_queue: 8\n")
 	stuck := dial(t, g.mqtt)
 	stuck.(*net.TCPConn).SetReadBuffer(4096)
-	stuck.Write(connectV4("stuck", 0, nil))
-	expectConnack(t, stuck, 4)
+	connectOK(t, stuck, mqttConnect{version: 4, clientID: "stuck"}) // no keep-alive
 	stuck.Write(packet(0x82, append([]byte{0, 1}, append(mqttString("flood/#"), 0)...)))
 	time.Sleep(100 * time.Millisecond) // SUBACK in flight; never read again
 
@@ -320,7 +237,7 @@ func TestShutdownWithStuckClients(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		c := dial(t, g.mqtt)
 		c.(*net.TCPConn).SetReadBuffer(4096)
-		c.Write(connectV5(fmt.Sprintf("stuck%d", i)))
+		c.Write(mqttConnect{version: 5, clientID: fmt.Sprintf("stuck%d", i), keepAlive: 30}.bytes())
 		c.Write(packet(0x82, append([]byte{0, 1, 0}, append(mqttString("big/#"), 0)...)))
 	}
 	var healthy []pahov3.Client

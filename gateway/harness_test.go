@@ -50,15 +50,22 @@ admin:
 `
 
 // startGateway parses baseYAML merged with extra (extra's top-level sections
-// replace the base's) and starts the gateway; it stops at test cleanup.
+// replace the base's) and starts the gateway; it stops at test cleanup. Its
+// log goes to stderr with -v.
 func startGateway(t *testing.T, extra string) *testGateway {
 	t.Helper()
-	cfg := parseConfig(t, mergeYAML(baseYAML, extra))
 	logw := io.Discard
 	if testing.Verbose() {
 		logw = os.Stderr
 	}
-	s, err := New(cfg, slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug})), BuildInfo{Version: "test", Commit: "none"})
+	return startGatewayLog(t, extra, slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// startGatewayLog is startGateway logging to h.
+func startGatewayLog(t *testing.T, extra string, h slog.Handler) *testGateway {
+	t.Helper()
+	cfg := parseConfig(t, mergeYAML(baseYAML, extra))
+	s, err := New(cfg, slog.New(h), BuildInfo{Version: "test", Commit: "none"})
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)
 	}
@@ -86,6 +93,23 @@ func startGateway(t *testing.T, extra string) *testGateway {
 		}
 	})
 	return g
+}
+
+// listenerAddr is the host:port the listener name (as in Listeners) bound.
+func (g *testGateway) listenerAddr(t *testing.T, name string) string {
+	t.Helper()
+	for _, l := range g.Listeners() {
+		if l.Name == name {
+			return l.Addr.String()
+		}
+	}
+	t.Fatalf("no %s bound", name)
+	return ""
+}
+
+func (g *testGateway) amqpAddr(t *testing.T) string {
+	t.Helper()
+	return g.listenerAddr(t, "amqp.listen")
 }
 
 func parseConfig(t *testing.T, yaml string) *config.Config {
@@ -175,16 +199,37 @@ func recv[T any](t *testing.T, ch <-chan T, what string) T {
 	return zero
 }
 
+// expectNone checks that nothing arrives on ch for d.
+func expectNone[T any](t *testing.T, ch <-chan T, d time.Duration, what string, show func(T) string) {
+	t.Helper()
+	select {
+	case v := <-ch:
+		t.Errorf("%s: got %s", what, show(v))
+	case <-time.After(d):
+	}
+}
+
+// httpDo sends a request without a body and returns the status and body.
+func httpDo(t *testing.T, method, url string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 // metric scrapes the admin endpoint and returns the value of one series.
 func (g *testGateway) metric(t *testing.T, series string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + g.admin + "/metrics")
-	if err != nil {
-		t.Fatalf("scrape: %v", err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(body), "\n") {
+	_, body := httpDo(t, "GET", "http://"+g.admin+"/metrics")
+	for _, line := range strings.Split(body, "\n") {
 		if rest, ok := strings.CutPrefix(line, series+" "); ok {
 			var v float64
 			fmt.Sscan(rest, &v)
@@ -216,4 +261,17 @@ func dial(t *testing.T, addr string) net.Conn {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// writeFile replaces a file atomically, so that the gateway's pollers never
+// read half of it.
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -10,22 +10,13 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/binary"
-	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -52,98 +43,25 @@ const (
 
 // ---- certificates -------------------------------------------------------------------------------
 
-// mtlsPKI is a CA with a server certificate for 127.0.0.1 and three client
-// certificates: one valid, one from the same CA but expired, one from another CA.
-type mtlsPKI struct {
-	certFile, keyFile, caFile string
-	pool                      *x509.CertPool
-	good, expired, foreign    tls.Certificate
+// hostilePKI is newPKI with two more client certificates for sensor-42 that
+// must not pass: an expired one from the same CA, and one from another CA.
+type hostilePKI struct {
+	*testPKI
+	expired, foreign tls.Certificate
 }
 
-func newMTLSPKI(t *testing.T) *mtlsPKI {
+func newHostilePKI(t *testing.T) *hostilePKI {
 	t.Helper()
-	dir := t.TempDir()
 	now := time.Now()
-	serial := int64(1)
-	newCA := func(cn string) (*x509.Certificate, *ecdsa.PrivateKey, []byte) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		serial++
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
-			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-			IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ca, _ := x509.ParseCertificate(der)
-		return ca, key, der
-	}
-	issue := func(ca *x509.Certificate, caKey *ecdsa.PrivateKey, cn string, usage x509.ExtKeyUsage, notBefore, notAfter time.Time) ([]byte, *ecdsa.PrivateKey) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		serial++
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
-			NotBefore: notBefore, NotAfter: notAfter,
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-		}
-		if usage == x509.ExtKeyUsageServerAuth {
-			tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return der, key
-	}
-	write := func(name, typ string, der []byte) string {
-		f := filepath.Join(dir, name)
-		if err := os.WriteFile(f, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return f
-	}
-	ca, caKey, caDER := newCA("isthmus hostile CA")
-	other, otherKey, _ := newCA("some other CA")
-	p := &mtlsPKI{pool: x509.NewCertPool()}
-	p.pool.AddCert(ca)
-	p.caFile = write("ca.crt", "CERTIFICATE", caDER)
-	srvDER, srvKey := issue(ca, caKey, "127.0.0.1", x509.ExtKeyUsageServerAuth, now.Add(-time.Hour), now.Add(time.Hour))
-	p.certFile = write("server.crt", "CERTIFICATE", srvDER)
-	keyDER, _ := x509.MarshalECPrivateKey(srvKey)
-	p.keyFile = write("server.key", "EC PRIVATE KEY", keyDER)
-	client := func(der []byte, key *ecdsa.PrivateKey) tls.Certificate {
-		return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-	}
-	p.good = client(issue(ca, caKey, "sensor-42", x509.ExtKeyUsageClientAuth, now.Add(-time.Hour), now.Add(time.Hour)))
-	p.expired = client(issue(ca, caKey, "sensor-42", x509.ExtKeyUsageClientAuth, now.Add(-48*time.Hour), now.Add(-24*time.Hour)))
-	p.foreign = client(issue(other, otherKey, "sensor-42", x509.ExtKeyUsageClientAuth, now.Add(-time.Hour), now.Add(time.Hour)))
+	p := &hostilePKI{testPKI: newPKI(t)}
+	p.expired = p.issueFor(t, "sensor-42", x509.ExtKeyUsageClientAuth, now.Add(-48*time.Hour), now.Add(-24*time.Hour))
+	p.foreign = newCA(t, "some other CA").clientCert(t, "sensor-42")
 	return p
-}
-
-// tlsYAML is a flow-style tls section for the PKI's server certificate.
-func (p *mtlsPKI) tlsYAML(listen bool, clientCA bool) string {
-	s := "{"
-	if listen {
-		s += "listen: 127.0.0.1:0, "
-	}
-	s += "cert: " + p.certFile + ", key: " + p.keyFile
-	if clientCA {
-		s += ", client_ca: " + p.caFile
-	}
-	return s + "}"
 }
 
 // hostileYAML configures every listener: MQTT TCP and TLS, AMQP TCP and TLS,
 // and the device HTTP endpoint (wss when httpTLS) with both WebSocket paths.
-func hostileYAML(p *mtlsPKI, clientCA, httpTLS bool, connectTimeout time.Duration) string {
+func hostileYAML(p *hostilePKI, clientCA, httpTLS bool, connectTimeout time.Duration) string {
 	y := fmt.Sprintf("mqtt:\n  listen: 127.0.0.1:0\n  connect_timeout: %v\n  max_packet_size: 64KiB\n  tls: %s\n", connectTimeout, p.tlsYAML(true, clientCA)) +
 		"amqp:\n  listen: 127.0.0.1:0\n  tls: " + p.tlsYAML(true, clientCA) + "\n" +
 		"http:\n  listen: 127.0.0.1:0\n"
@@ -153,42 +71,7 @@ func hostileYAML(p *mtlsPKI, clientCA, httpTLS bool, connectTimeout time.Duratio
 	return y
 }
 
-func (g *testGateway) listenerAddr(t *testing.T, name string) string {
-	t.Helper()
-	for _, l := range g.Listeners() {
-		if l.Name == name {
-			return l.Addr.String()
-		}
-	}
-	t.Fatalf("no %s bound", name)
-	return ""
-}
-
 // ---- raw sockets --------------------------------------------------------------------------------
-
-// tlsClient does a TLS handshake on a fresh TCP connection to addr.
-func tlsClient(t *testing.T, addr string, conf *tls.Config) (*tls.Conn, error) {
-	t.Helper()
-	raw := dial(t, addr)
-	c := tls.Client(raw, conf)
-	t.Cleanup(func() { c.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return c, c.HandshakeContext(ctx)
-}
-
-func tlsConf(p *mtlsPKI, version uint16, certs ...tls.Certificate) *tls.Config {
-	c := &tls.Config{RootCAs: p.pool, ServerName: "127.0.0.1"}
-	if len(certs) > 0 {
-		// Present the certificate whatever CAs the server asks for: Go's
-		// client would otherwise withhold one from a CA not on the list.
-		c.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &certs[0], nil }
-	}
-	if version != 0 {
-		c.MinVersion, c.MaxVersion = version, version
-	}
-	return c
-}
 
 // clientHello returns the bytes of the ClientHello a Go client sends with conf.
 func clientHello(t *testing.T, conf *tls.Config) []byte {
@@ -298,16 +181,8 @@ func wsRead(t *testing.T, r io.Reader) (opcode byte, payload []byte) {
 	return h[0] & 0x0f, payload
 }
 
-// connectOK sends an MQTT 3.1.1 CONNECT and checks the CONNACK accepts it.
-func connectOK(t *testing.T, c net.Conn, id string) {
-	t.Helper()
-	if _, err := c.Write(connectV4(id, 30, nil)); err != nil {
-		t.Fatalf("writing CONNECT: %v", err)
-	}
-	expectConnack(t, c, 4)
-}
-
-// wsConnectOK is connectOK over an upgraded WebSocket.
+// wsConnectOK sends an MQTT 3.1.1 CONNECT over an upgraded WebSocket and
+// checks the CONNACK accepts it.
 func wsConnectOK(t *testing.T, c net.Conn, id string) {
 	t.Helper()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
@@ -351,26 +226,6 @@ func amqpHeaderEcho(t *testing.T, c net.Conn, ws bool) {
 	}
 }
 
-// waitClosed reads c until the server closes it; it fails when that takes
-// longer than limit. It returns how long it took and what the server sent.
-func waitClosed(c net.Conn, limit time.Duration) (time.Duration, []byte, error) {
-	start := time.Now()
-	c.SetReadDeadline(start.Add(limit))
-	var data []byte
-	buf := make([]byte, 4096)
-	for {
-		n, err := c.Read(buf)
-		data = append(data, buf[:n]...)
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				return time.Since(start), data, fmt.Errorf("still open after %v", limit)
-			}
-			return time.Since(start), data, nil
-		}
-	}
-}
-
 // drip writes b to w one byte every dripEvery until it is done or a write
 // fails (the server closed). The returned func stops it and waits.
 func drip(w io.Writer, b []byte) (stop func()) {
@@ -408,6 +263,13 @@ func dialAMQPRaw(t *testing.T, addr string) *amqpRaw {
 	nc := dial(t, addr)
 	nc.SetDeadline(time.Now().Add(10 * time.Second))
 	return &amqpRaw{t: t, nc: nc, fr: frames.NewReader(nc, 1<<20)}
+}
+
+// conn is the connection to go on with in raw bytes, with what the frame
+// reader had buffered put back in front.
+func (p *amqpRaw) conn() net.Conn {
+	p.nc.SetDeadline(time.Time{})
+	return &bufConn{Conn: p.nc, r: bufio.NewReader(io.MultiReader(bytes.NewReader(p.fr.Buffered()), p.nc))}
 }
 
 func (p *amqpRaw) write(b []byte) {
@@ -537,18 +399,18 @@ func (g goodbye) check(data []byte) error {
 // TestDripFedConnectClosed.
 func TestHostileHandshakeDeadlines(t *testing.T) {
 	t.Parallel()
-	p := newMTLSPKI(t)
+	p := newHostilePKI(t)
 	g := startGateway(t, hostileYAML(p, false, false, hostileTimeout))
 	gs := startGateway(t, hostileYAML(p, false, true, hostileTimeout)) // wss
 	mqtts, amqpAddr, amqps := g.mqtts, g.listenerAddr(t, "amqp.listen"), g.listenerAddr(t, "amqp.tls.listen")
-	hello := clientHello(t, tlsConf(p, 0))
+	hello := clientHello(t, p.tlsConf(0))
 
 	raw := func(addr string, send []byte) func(t *testing.T) (net.Conn, []byte) {
 		return func(t *testing.T) (net.Conn, []byte) { return dial(t, addr), send }
 	}
 	overTLS := func(addr string, send []byte) func(t *testing.T) (net.Conn, []byte) {
 		return func(t *testing.T) (net.Conn, []byte) {
-			c, err := tlsClient(t, addr, tlsConf(p, 0))
+			c, err := tlsClient(t, addr, p.tlsConf(0))
 			if err != nil {
 				t.Fatalf("TLS handshake: %v", err)
 			}
@@ -560,7 +422,7 @@ func TestHostileHandshakeDeadlines(t *testing.T) {
 		return func(t *testing.T) (net.Conn, []byte) {
 			var c net.Conn
 			if tlsOn {
-				tc, err := tlsClient(t, addr, tlsConf(p, 0))
+				tc, err := tlsClient(t, addr, p.tlsConf(0))
 				if err != nil {
 					t.Fatalf("TLS handshake: %v", err)
 				}
@@ -586,8 +448,7 @@ func TestHostileHandshakeDeadlines(t *testing.T) {
 			if m, ok := r.next().(*frames.SASLMechanisms); !ok || len(m.SASLServerMechanisms) == 0 {
 				t.Fatalf("want sasl-mechanisms, got %+v", m)
 			}
-			r.nc.SetDeadline(time.Time{})
-			return &bufConn{Conn: r.nc, r: bufio.NewReader(io.MultiReader(bytes.NewReader(r.fr.Buffered()), r.nc))}, send
+			return r.conn(), send
 		}
 	}
 	// afterAMQPHeader: the plain AMQP header exchanged and the server's open read.
@@ -596,8 +457,7 @@ func TestHostileHandshakeDeadlines(t *testing.T) {
 			r := dialAMQPRaw(t, amqpAddr)
 			r.header(frames.ProtocolAMQP)
 			expectFrame[*frames.Open](r)
-			r.nc.SetDeadline(time.Time{})
-			return &bufConn{Conn: r.nc, r: bufio.NewReader(io.MultiReader(bytes.NewReader(r.fr.Buffered()), r.nc))}, send
+			return r.conn(), send
 		}
 	}
 	mustFrame := func(typ frames.FrameType, body frames.FrameBody) []byte {
@@ -687,7 +547,7 @@ func TestHostileHandshakeDeadlines(t *testing.T) {
 // CONNACK.
 func TestHostileOldTLSRefused(t *testing.T) {
 	t.Parallel()
-	p := newMTLSPKI(t)
+	p := newHostilePKI(t)
 	g := startGateway(t, hostileYAML(p, false, true, 5*time.Second))
 	listeners := map[string]string{"mqtt.tls": g.mqtts, "amqp.tls": g.listenerAddr(t, "amqp.tls.listen"), "wss": g.http}
 	for name, addr := range listeners {
@@ -695,22 +555,20 @@ func TestHostileOldTLSRefused(t *testing.T) {
 			t.Run(name+"/"+tls.VersionName(v), func(t *testing.T) {
 				t.Parallel()
 				if v < tls.VersionTLS12 {
-					_, err := tlsClient(t, addr, tlsConf(p, v))
+					_, err := tlsClient(t, addr, p.tlsConf(v))
 					if err == nil || !strings.Contains(err.Error(), "protocol version not supported") {
 						t.Fatalf("%s handshake: %v, want the protocol_version alert", tls.VersionName(v), err)
 					}
 					return
 				}
 				if name == "amqp.tls" { // a real client: go-amqp's open exchange over the pinned version
-					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-					defer cancel()
-					conn, err := goamqp.Dial(ctx, "amqps://"+addr, &goamqp.ConnOptions{SASLType: goamqp.SASLTypeAnonymous(), TLSConfig: tlsConf(p, v)})
+					conn, err := amqpDial("amqps://"+addr, &goamqp.ConnOptions{SASLType: goamqp.SASLTypeAnonymous(), TLSConfig: p.tlsConf(v)})
 					if err != nil {
 						t.Fatalf("go-amqp over %s: %v", tls.VersionName(v), err)
 					}
 					conn.Close()
 				}
-				c, err := tlsClient(t, addr, tlsConf(p, v))
+				c, err := tlsClient(t, addr, p.tlsConf(v))
 				if err != nil {
 					t.Fatalf("%s handshake: %v", tls.VersionName(v), err)
 				}
@@ -719,7 +577,7 @@ func TestHostileOldTLSRefused(t *testing.T) {
 				}
 				switch name {
 				case "mqtt.tls":
-					connectOK(t, c, "tls-version")
+					connectOK(t, c, mqttConnect{version: 4, clientID: "tls-version", keepAlive: 30})
 				case "amqp.tls":
 					amqpHeaderEcho(t, c, false)
 				case "wss":
@@ -743,7 +601,7 @@ func TestHostileOldTLSRefused(t *testing.T) {
 // WebSocket CONNACK.
 func TestHostileMutualTLS(t *testing.T) {
 	t.Parallel()
-	p := newMTLSPKI(t)
+	p := newHostilePKI(t)
 	g := startGateway(t, hostileYAML(p, true, true, 5*time.Second))
 	amqps := g.listenerAddr(t, "amqp.tls.listen")
 
@@ -754,12 +612,12 @@ func TestHostileMutualTLS(t *testing.T) {
 		"mqtt.tls": func(t *testing.T, c *tls.Conn) error {
 			c.SetDeadline(time.Now().Add(5 * time.Second))
 			c.Write(connectV4("mtls", 30, nil))
-			ack := make([]byte, 4)
-			if _, err := io.ReadFull(c, ack); err != nil {
+			typ, body, err := readPacket(c, 5*time.Second)
+			if err != nil {
 				return err
 			}
-			if !bytes.Equal(ack, []byte{0x20, 2, 0, 0}) {
-				t.Fatalf("CONNACK %x", ack)
+			if typ != 0x20 || !bytes.Equal(body, []byte{0, 0}) {
+				t.Fatalf("CONNACK %#x %x", typ, body)
 			}
 			return nil
 		},
@@ -805,7 +663,7 @@ func TestHostileMutualTLS(t *testing.T) {
 		certs []tls.Certificate
 		alert string // "" = accepted
 	}{
-		{"valid certificate", []tls.Certificate{p.good}, ""},
+		{"valid certificate", []tls.Certificate{p.client}, ""},
 		{"no certificate", nil, "tls: certificate required"},
 		{"certificate from another CA", []tls.Certificate{p.foreign}, "tls: unknown certificate authority"},
 		{"expired certificate", []tls.Certificate{p.expired}, "tls: expired certificate"},
@@ -814,7 +672,7 @@ func TestHostileMutualTLS(t *testing.T) {
 		for _, cc := range certs {
 			t.Run(name+"/"+cc.name, func(t *testing.T) {
 				t.Parallel()
-				c, err := tlsClient(t, addr, tlsConf(p, 0, cc.certs...))
+				c, err := tlsClient(t, addr, p.tlsConf(0, cc.certs...))
 				if err == nil {
 					err = talk[name](t, c)
 				}
@@ -830,16 +688,7 @@ func TestHostileMutualTLS(t *testing.T) {
 		}
 	}
 	// go-amqp with the valid certificate: a whole session over mTLS.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, err := goamqp.Dial(ctx, "amqps://"+amqps, &goamqp.ConnOptions{SASLType: goamqp.SASLTypeAnonymous(), TLSConfig: tlsConf(p, 0, p.good)})
-	if err != nil {
-		t.Fatalf("go-amqp with a valid client certificate: %v", err)
-	}
-	defer conn.Close()
-	if _, err := conn.NewSession(ctx, nil); err != nil {
-		t.Fatalf("session over mTLS: %v", err)
-	}
+	amqpConnect(t, "amqps://"+amqps, &goamqp.ConnOptions{SASLType: goamqp.SASLTypeAnonymous(), TLSConfig: p.tlsConf(0, p.client)})
 }
 
 // ---- 4. WebSocket Origin ------------------------------------------------------------------------
@@ -997,10 +846,7 @@ func TestHostileAMQPOversizedFrame(t *testing.T) {
 	rcv := receiver(t, s, "after/+")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	snd, err := s.NewSender(ctx, "after/frames", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	snd := sender(t, s, "after/frames")
 	sent := make(chan error, 1)
 	go func() { sent <- snd.Send(ctx, goamqp.NewMessage([]byte("still here")), nil) }()
 	if m := receive(t, rcv); string(m.GetData()) != "still here" {

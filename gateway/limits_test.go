@@ -1,12 +1,9 @@
 package gateway
 
 import (
-	"context"
 	"io"
 	"testing"
 	"time"
-
-	goamqp "github.com/Azure/go-amqp"
 )
 
 // TestAMQPMaxConnections: amqp.max_connections counts connections still in
@@ -15,9 +12,7 @@ import (
 func TestAMQPMaxConnections(t *testing.T) {
 	g := startGateway(t, "amqp:\n  listen: 127.0.0.1:0\n  max_connections: 2\n")
 	addr := g.amqpAddr(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	first, err := goamqp.Dial(ctx, "amqp://"+addr, &goamqp.ConnOptions{SASLType: goamqp.SASLTypeAnonymous()})
+	first, err := amqpDial("amqp://"+addr, saslAnonymous())
 	if err != nil {
 		t.Fatalf("first connection: %v", err)
 	}
@@ -38,7 +33,7 @@ func TestAMQPMaxConnections(t *testing.T) {
 	first.Close()
 	silent.Close()
 	eventually(t, "a freed slot serves a new client", func() bool {
-		c, err := goamqp.Dial(ctx, "amqp://"+addr, &goamqp.ConnOptions{SASLType: goamqp.SASLTypeAnonymous()})
+		c, err := amqpDial("amqp://"+addr, saslAnonymous())
 		if err != nil {
 			return false
 		}

@@ -1,12 +1,9 @@
 package gateway
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"testing"
 	"time"
 
@@ -96,8 +93,7 @@ func TestWill(t *testing.T) {
 	wait(t, sub.Subscribe("wills/#", 1, func(_ pahov3.Client, m pahov3.Message) { got <- m }), "subscribe")
 
 	c := dial(t, g.mqtt)
-	c.Write(connectV4("dying", 30, &will{topic: "wills/dying", payload: "gone", qos: 1}))
-	expectConnack(t, c, 4)
+	connectOK(t, c, mqttConnect{version: 4, clientID: "dying", keepAlive: 30, will: &will{topic: "wills/dying", payload: "gone", qos: 1}})
 	c.Close() // no DISCONNECT: the will must fire [MQTT-3.1.2-8]
 	m := recv(t, got, "will")
 	if m.Topic() != "wills/dying" || string(m.Payload()) != "gone" {
@@ -125,29 +121,15 @@ func TestPersistentSession(t *testing.T) {
 	// handles one client's packets in order: once this ack is back, the 20
 	// messages above are stored for the offline session.
 	wait(t, pub.Publish("sentinel", 1, false, "x"), "sentinel publish")
-	c := dial(t, g.mqtt)
-	connect := connectV4("durable", 30, nil)
-	connect[9] = 0 // clean session off
-	c.Write(connect)
-	r := bufio.NewReader(c)
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	read := func() (byte, []byte) {
-		typ, err := r.ReadByte()
+	c, code, present := dialConnect(t, g.mqtt, mqttConnect{version: 4, clientID: "durable", keepAlive: 30, keep: true})
+	if code != 0 || !present {
+		t.Fatalf("CONNACK code %#02x session present %v, want session present", code, present)
+	}
+	for i := 0; i < n; i++ {
+		typ, body, err := readPacket(c, 5*time.Second)
 		if err != nil {
 			t.Fatalf("read: %v", err)
 		}
-		n, _ := r.ReadByte()
-		body := make([]byte, n)
-		if _, err := io.ReadFull(r, body); err != nil {
-			t.Fatalf("read: %v", err)
-		}
-		return typ, body
-	}
-	if typ, body := read(); typ != 0x20 || body[0] != 1 || body[1] != 0 {
-		t.Fatalf("CONNACK %x %x, want session present", typ, body)
-	}
-	for i := 0; i < n; i++ {
-		typ, body := read()
 		tl := int(body[0])<<8 | int(body[1])
 		if typ>>4 != 3 || string(body[2:2+tl]) != fmt.Sprintf("jobs/%d", i) {
 			t.Fatalf("delivery %d: packet %x topic %q", i, typ, body[2:2+tl])
@@ -160,19 +142,11 @@ func TestPersistentSession(t *testing.T) {
 // shutdown sends DISCONNECT 0x8B (server shutting down).
 func TestMQTT5Properties(t *testing.T) {
 	g := startGateway(t, "")
-	got := make(chan *paho.Publish, 2)
-	disconnected := make(chan *paho.Disconnect, 1)
-	sub := v5(t, g.mqtt, "sub5", func(c *paho.ClientConfig) {
-		c.OnPublishReceived = []func(paho.PublishReceived) (bool, error){func(p paho.PublishReceived) (bool, error) {
-			got <- p.Packet
-			return true, nil
-		}}
-		c.OnServerDisconnect = func(d *paho.Disconnect) { disconnected <- d }
-	})
+	sub := v5(t, g.mqtt, "sub5", v5Opts{})
 	if _, err := sub.Subscribe(context.Background(), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "v5/#", QoS: 1}}}); err != nil {
 		t.Fatalf("subscribe: %v", err)
 	}
-	pub := v5(t, g.mqtt, "pub5", nil)
+	pub := v5(t, g.mqtt, "pub5", v5Opts{})
 	expiry := uint32(60)
 	_, err := pub.Publish(context.Background(), &paho.Publish{
 		Topic: "v5/x", QoS: 1, Payload: []byte(`{"t":21.5}`),
@@ -184,7 +158,7 @@ func TestMQTT5Properties(t *testing.T) {
 	if err != nil {
 		t.Fatalf("publish: %v", err)
 	}
-	p := recv(t, got, "v5 message")
+	p := recv(t, sub.msgs, "v5 message")
 	pr := p.Properties
 	if p.Topic != "v5/x" || string(p.Payload) != `{"t":21.5}` || pr == nil || pr.ContentType != "application/json" ||
 		pr.ResponseTopic != "v5/reply" || !bytes.Equal(pr.CorrelationData, []byte{1, 2, 3}) ||
@@ -197,32 +171,8 @@ func TestMQTT5Properties(t *testing.T) {
 	if err := g.Shutdown(ctx); err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
-	d := recv(t, disconnected, "server DISCONNECT")
+	d := recv(t, sub.disc, "server DISCONNECT")
 	if d.ReasonCode != 0x8B {
 		t.Fatalf("DISCONNECT reason 0x%02x, want 0x8B", d.ReasonCode)
 	}
-}
-
-func v5(t *testing.T, addr, id string, mod func(*paho.ClientConfig)) *paho.Client {
-	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	cc := paho.ClientConfig{ClientID: id, Conn: conn}
-	if mod != nil {
-		mod(&cc)
-	}
-	c := paho.NewClient(cc)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	ca, err := c.Connect(ctx, &paho.Connect{ClientID: id, KeepAlive: 30, CleanStart: true})
-	if err != nil || ca.ReasonCode != 0 {
-		t.Fatalf("v5 connect: %v %+v", err, ca)
-	}
-	t.Cleanup(func() {
-		_ = c.Disconnect(&paho.Disconnect{})
-		<-c.Done()
-	})
-	return c
 }

@@ -118,39 +118,10 @@ func startQueueNode(t *testing.T, cfg ...config.Queue) (*queues, *goamqp.Session
 	return qs, amqpSession(t, ln.Addr().String())
 }
 
-func qSender(t *testing.T, s *goamqp.Session, target string) *goamqp.Sender {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	snd, err := s.NewSender(ctx, target, nil)
-	if err != nil {
-		t.Fatalf("sender to %q: %v", target, err)
-	}
-	return snd
-}
-
-func qReceiver(t *testing.T, s *goamqp.Session, source string, credit int32) *goamqp.Receiver {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	r, err := s.NewReceiver(ctx, source, &goamqp.ReceiverOptions{Credit: credit})
-	if err != nil {
-		t.Fatalf("receiver on %q: %v", source, err)
-	}
-	return r
-}
-
-func qSend(t *testing.T, snd *goamqp.Sender, body string) error {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return snd.Send(ctx, goamqp.NewMessage([]byte(body)), nil)
-}
-
 func qSendAll(t *testing.T, snd *goamqp.Sender, prefix string, n int) {
 	t.Helper()
 	for i := range n {
-		if err := qSend(t, snd, fmt.Sprintf("%s%d", prefix, i)); err != nil {
+		if err := send(snd, "", fmt.Sprintf("%s%d", prefix, i)); err != nil {
 			t.Fatalf("send %s%d: %v", prefix, i, err)
 		}
 	}
@@ -186,11 +157,11 @@ func deliveryCount(m *goamqp.Message) uint32 {
 // queue is empty after the accepts.
 func TestQueueFIFO(t *testing.T) {
 	qs, s := startQueueNode(t, config.Queue{Name: "orders"})
-	qSendAll(t, qSender(t, s, "orders"), "m", 20)
+	qSendAll(t, sender(t, s, "orders"), "m", 20)
 	if got := qs.held.Load(); got != 20 {
 		t.Fatalf("held %d after 20 accepted sends, want 20", got)
 	}
-	r := qReceiver(t, s, "orders", 5)
+	r := receiverCredit(t, s, "orders", 5)
 	for i := range 20 {
 		m := receive(t, r)
 		if want := fmt.Sprintf("m%d", i); string(m.GetData()) != want {
@@ -209,9 +180,9 @@ func TestQueueFIFO(t *testing.T) {
 // some, none twice, all together.
 func TestQueueCompetingConsumers(t *testing.T) {
 	qs, s := startQueueNode(t, config.Queue{Name: "work"})
-	a := qReceiver(t, s, "work", 1)
-	b := qReceiver(t, s, "work", 1)
-	qSendAll(t, qSender(t, s, "work"), "w", 40)
+	a := receiverCredit(t, s, "work", 1)
+	b := receiverCredit(t, s, "work", 1)
+	qSendAll(t, sender(t, s, "work"), "w", 40)
 
 	var mu sync.Mutex
 	seen := map[string]string{}
@@ -265,8 +236,8 @@ func TestQueueCompetingConsumers(t *testing.T) {
 // header.delivery-count 1.
 func TestQueueReleaseRedelivered(t *testing.T) {
 	qs, s := startQueueNode(t, config.Queue{Name: "jobs"})
-	a := qReceiver(t, s, "jobs", 1)
-	snd := qSender(t, s, "jobs")
+	a := receiverCredit(t, s, "jobs", 1)
+	snd := sender(t, s, "jobs")
 	qSendAll(t, snd, "j", 1)
 	ctx := context.Background()
 
@@ -278,7 +249,7 @@ func TestQueueReleaseRedelivered(t *testing.T) {
 	if string(m.GetData()) != "j0" || deliveryCount(m) != 0 {
 		t.Fatalf("after release: %q delivery-count %d, want j0 and 0", m.GetData(), deliveryCount(m))
 	}
-	b := qReceiver(t, s, "jobs", 1)
+	b := receiverCredit(t, s, "jobs", 1)
 	if err := a.ModifyMessage(ctx, m, &goamqp.ModifyMessageOptions{DeliveryFailed: true, UndeliverableHere: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -298,14 +269,14 @@ func TestQueueReleaseRedelivered(t *testing.T) {
 // link closes go, in order, to the next consumer with delivery-count 1.
 func TestQueueLinkLossRedelivers(t *testing.T) {
 	qs, s := startQueueNode(t, config.Queue{Name: "tasks"})
-	a := qReceiver(t, s, "tasks", 5)
-	qSendAll(t, qSender(t, s, "tasks"), "t", 3)
+	a := receiverCredit(t, s, "tasks", 5)
+	qSendAll(t, sender(t, s, "tasks"), "t", 3)
 	for i := range 3 {
 		if m := receive(t, a); string(m.GetData()) != fmt.Sprintf("t%d", i) {
 			t.Fatalf("first consumer got %q", m.GetData())
 		}
 	}
-	b := qReceiver(t, s, "tasks", 5)
+	b := receiverCredit(t, s, "tasks", 5)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := a.Close(ctx); err != nil {
@@ -325,9 +296,9 @@ func TestQueueLinkLossRedelivers(t *testing.T) {
 // max_messages with amqp:resource-limit-exceeded (SPEC §5.2).
 func TestQueueRejectWhenFull(t *testing.T) {
 	qs, s := startQueueNode(t, config.Queue{Name: "small", MaxMessages: 2, Overflow: "reject"})
-	snd := qSender(t, s, "small")
+	snd := sender(t, s, "small")
 	qSendAll(t, snd, "s", 2)
-	err := qSend(t, snd, "s2")
+	err := send(snd, "", "s2")
 	var e *goamqp.Error
 	if !errors.As(err, &e) || e.Condition != goamqp.ErrCondResourceLimitExceeded {
 		t.Fatalf("third send: %v, want rejected %s", err, goamqp.ErrCondResourceLimitExceeded)
@@ -337,11 +308,11 @@ func TestQueueRejectWhenFull(t *testing.T) {
 	}
 	// max_bytes the same way.
 	qs2, s2 := startQueueNode(t, config.Queue{Name: "tiny", MaxBytes: 40})
-	snd2 := qSender(t, s2, "tiny")
-	if err := qSend(t, snd2, "x"); err != nil {
+	snd2 := sender(t, s2, "tiny")
+	if err := send(snd2, "", "x"); err != nil {
 		t.Fatal(err)
 	}
-	err = qSend(t, snd2, strings.Repeat("y", 64))
+	err = send(snd2, "", strings.Repeat("y", 64))
 	if !errors.As(err, &e) || e.Condition != goamqp.ErrCondResourceLimitExceeded {
 		t.Fatalf("send beyond max_bytes: %v", err)
 	}
@@ -354,11 +325,11 @@ func TestQueueRejectWhenFull(t *testing.T) {
 // counts the dropped ones.
 func TestQueueDropOldest(t *testing.T) {
 	qs, s := startQueueNode(t, config.Queue{Name: "latest", MaxMessages: 2, Overflow: "drop-oldest"})
-	qSendAll(t, qSender(t, s, "latest"), "d", 5)
+	qSendAll(t, sender(t, s, "latest"), "d", 5)
 	if got := qs.overflow.Get(); got != 3 {
 		t.Fatalf("dropped %d, want 3", got)
 	}
-	r := qReceiver(t, s, "latest", 10)
+	r := receiverCredit(t, s, "latest", 10)
 	for _, want := range []string{"d3", "d4"} {
 		m := receive(t, r)
 		if string(m.GetData()) != want {
@@ -373,10 +344,10 @@ func TestQueueDropOldest(t *testing.T) {
 // the message's header.ttl, and are counted.
 func TestQueueTTL(t *testing.T) {
 	qs, s := startQueueNode(t, config.Queue{Name: "fresh", TTL: 100 * time.Millisecond}, config.Queue{Name: "plain"})
-	qSendAll(t, qSender(t, s, "fresh"), "old", 2)
+	qSendAll(t, sender(t, s, "fresh"), "old", 2)
 	eventually(t, "expired by the queue ttl", func() bool { return qs.expired.Get() == 2 && qs.held.Load() == 0 })
 
-	plain := qSender(t, s, "plain")
+	plain := sender(t, s, "plain")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	short := goamqp.NewMessage([]byte("short"))
@@ -387,11 +358,11 @@ func TestQueueTTL(t *testing.T) {
 	qSendAll(t, plain, "keep", 1)
 	eventually(t, "expired by header.ttl", func() bool { return qs.expired.Get() == 3 })
 
-	r := qReceiver(t, s, "plain", 5)
+	r := receiverCredit(t, s, "plain", 5)
 	if m := receive(t, r); string(m.GetData()) != "keep0" {
 		t.Fatalf("got %q, want keep0", m.GetData())
 	}
-	rf := qReceiver(t, s, "fresh", 5)
+	rf := receiverCredit(t, s, "fresh", 5)
 	qNothing(t, rf, "expired queue")
 }
 
@@ -409,7 +380,7 @@ func TestQueueDynamic(t *testing.T) {
 	if !strings.HasPrefix(addr, dynamicPrefix) || qs.lookup(addr, false) == nil {
 		t.Fatalf("dynamic address %q is not a temporary queue", addr)
 	}
-	qSendAll(t, qSender(t, s, addr), "reply", 1)
+	qSendAll(t, sender(t, s, addr), "reply", 1)
 	m := receive(t, r)
 	if string(m.GetData()) != "reply0" {
 		t.Fatalf("got %q", m.GetData())
@@ -433,7 +404,7 @@ func TestQueueMatchAutoDelete(t *testing.T) {
 	if _, err := s.NewSender(ctx, "other/x", nil); err == nil {
 		t.Fatal("an address matching no pattern became a queue")
 	}
-	qSendAll(t, qSender(t, s, "jobs/a"), "job", 2)
+	qSendAll(t, sender(t, s, "jobs/a"), "job", 2)
 	if qs.lookup("jobs/a", false) == nil {
 		t.Fatal("jobs/a not created on first use")
 	}
@@ -441,7 +412,7 @@ func TestQueueMatchAutoDelete(t *testing.T) {
 	if qs.lookup("jobs/a", false) == nil {
 		t.Fatal("a queue holding messages was deleted")
 	}
-	r := qReceiver(t, s, "jobs/a", 5)
+	r := receiverCredit(t, s, "jobs/a", 5)
 	for range 2 {
 		qAccept(t, r, receive(t, r))
 	}

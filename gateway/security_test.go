@@ -7,23 +7,14 @@ package gateway
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -136,24 +127,11 @@ func secDevicesYAML(t *testing.T, anon string, devs []secDev) string {
 	return b.String()
 }
 
-// secWrite replaces a file atomically, so that the gateway's poller never
-// reads half of it.
-func secWrite(t *testing.T, path, content string) {
-	t.Helper()
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // secDevices writes a devices file into a fresh temporary directory.
 func secDevices(t *testing.T, anon string, devs []secDev) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "devices.yaml")
-	secWrite(t, path, secDevicesYAML(t, anon, devs))
+	writeFile(t, path, secDevicesYAML(t, anon, devs))
 	return path
 }
 
@@ -161,431 +139,19 @@ func secAuth(path string, anonymous bool) string {
 	return fmt.Sprintf("auth:\n  anonymous: %v\n  devices_file: %s\n", anonymous, path)
 }
 
-// secAMQPYAML: a plaintext AMQP listener offering PLAIN, and local mode's
-// transparent routes.
-const secAMQPYAML = `
-amqp:
-  listen: 127.0.0.1:0
-  plain_without_tls: true
-routes:
-  - name: default-mqtt-to-amqp
-    from: {mqtt: "#"}
-    to: {amqp: "{topic}"}
-  - name: default-amqp-to-mqtt
-    from: {amqp: "#", queues: false}
-    to: {mqtt: "{address}"}
-`
+// secAMQPYAML is bridgeYAML with PLAIN offered on the plaintext AMQP listener.
+var secAMQPYAML = strings.Replace(bridgeYAML, "amqp:\n  listen: 127.0.0.1:0\n", "amqp:\n  listen: 127.0.0.1:0\n  plain_without_tls: true\n", 1)
 
-// ---- raw MQTT ----
+// secRefused are the MQTT versions with the CONNACK code each refuses a
+// client with: 0x86 bad user name or password (5), 0x05 not authorized (3.1.1).
+var secRefused = []struct{ version, refused byte }{{5, 0x86}, {4, 0x05}}
 
-// secConnect describes a hand-built CONNECT.
-type secConnect struct {
-	version     byte // 4 (3.1.1) or 5
-	clientID    string
-	user, pass  string
-	withUser    bool
-	withPass    bool
-	keep        bool   // clean session / clean start off (v5: session expiry of an hour)
-	willTopic   string // "" for no will
-	willPayload []byte
-}
-
-func secCreds(version byte, id, user, pass string) secConnect {
-	return secConnect{version: version, clientID: id, user: user, pass: pass, withUser: true, withPass: true}
-}
-
-func (p secConnect) String() string {
-	return fmt.Sprintf("v%d CONNECT id=%q user=%q(%v)", p.version, p.clientID, p.user, p.withUser)
-}
-
-func (p secConnect) bytes() []byte {
-	flags := byte(0)
-	if !p.keep {
-		flags |= 0x02
-	}
-	payload := mqttString(p.clientID)
-	if p.willTopic != "" {
-		flags |= 0x04
-		if p.version == 5 {
-			payload = append(payload, 0) // no will properties
-		}
-		payload = append(payload, mqttString(p.willTopic)...)
-		payload = append(payload, byte(len(p.willPayload)>>8), byte(len(p.willPayload)))
-		payload = append(payload, p.willPayload...)
-	}
-	if p.withUser {
-		flags |= 0x80
-		payload = append(payload, mqttString(p.user)...)
-	}
-	if p.withPass {
-		flags |= 0x40
-		payload = append(payload, mqttString(p.pass)...)
-	}
-	body := append(mqttString("MQTT"), p.version, flags, 0, 30)
-	if p.version == 5 {
-		if p.keep {
-			body = append(body, 5, 0x11, 0, 0, 0x0e, 0x10) // session expiry interval 3600
-		} else {
-			body = append(body, 0)
-		}
-	}
-	return packet(0x10, append(body, payload...))
-}
-
-// secPublishPacket is a PUBLISH of either version.
-func secPublishPacket(version byte, topic string, qos byte, id uint16, payload []byte) []byte {
-	body := mqttString(topic)
-	if qos > 0 {
-		body = append(body, byte(id>>8), byte(id))
-	}
-	if version == 5 {
-		body = append(body, 0)
-	}
-	return packet(0x30|qos<<1, append(body, payload...))
-}
-
-// secReadPacket reads one MQTT packet: its first byte and its body.
-func secReadPacket(c net.Conn, within time.Duration) (byte, []byte, error) {
-	c.SetReadDeadline(time.Now().Add(within))
-	defer c.SetReadDeadline(time.Time{})
-	var one [1]byte
-	if _, err := io.ReadFull(c, one[:]); err != nil {
-		return 0, nil, err
-	}
-	typ := one[0]
-	n, mult := 0, 1
-	for i := 0; ; i++ {
-		if _, err := io.ReadFull(c, one[:]); err != nil {
-			return 0, nil, err
-		}
-		n += int(one[0]&0x7f) * mult
-		mult *= 128
-		if one[0]&0x80 == 0 {
-			break
-		}
-		if i == 3 {
-			return 0, nil, errors.New("malformed remaining length")
-		}
-	}
-	body := make([]byte, n)
-	_, err := io.ReadFull(c, body)
-	return typ, body, err
-}
-
-// secDialConnect sends p on a new connection to addr and returns the CONNACK
-// reason code (3.1.1: return code) and session present.
-func secDialConnect(t *testing.T, addr string, p secConnect) (net.Conn, byte, bool) {
+// secExpectCode connects with p and reports what when the CONNACK code is not want.
+func secExpectCode(t *testing.T, addr string, p mqttConnect, want byte, what string) {
 	t.Helper()
-	c := dial(t, addr)
-	code, present := secConnack(t, c, p)
-	return c, code, present
-}
-
-func secConnack(t *testing.T, c net.Conn, p secConnect) (byte, bool) {
-	t.Helper()
-	if _, err := c.Write(p.bytes()); err != nil {
-		t.Fatalf("%s: write: %v", p, err)
+	if _, code, _ := dialConnect(t, addr, p); code != want {
+		t.Errorf("%s, MQTT %d: CONNACK %#02x, want %#02x", what, p.version, code, want)
 	}
-	typ, body, err := secReadPacket(c, 5*time.Second)
-	if err != nil {
-		t.Fatalf("%s: no CONNACK: %v", p, err)
-	}
-	if typ != 0x20 || len(body) < 2 {
-		t.Fatalf("%s: got packet %#x %x, want CONNACK", p, typ, body)
-	}
-	return body[1], body[0]&1 == 1
-}
-
-// ---- paho.golang (MQTT 5) ----
-
-type secClient struct {
-	*paho.Client
-	conn net.Conn
-	msgs chan *paho.Publish
-	disc chan *paho.Disconnect
-}
-
-type secV5Opts struct {
-	user, pass string // user "" sends no user name
-	keep       bool   // CleanStart false with a session expiry of an hour
-	conn       net.Conn
-}
-
-// secV5Try connects an MQTT 5 client and returns the CONNACK (nil if none).
-func secV5Try(t *testing.T, addr, id string, o secV5Opts) (*secClient, *paho.Connack, error) {
-	t.Helper()
-	conn := o.conn
-	if conn == nil {
-		var err error
-		if conn, err = net.Dial("tcp", addr); err != nil {
-			t.Fatalf("dial: %v", err)
-		}
-	}
-	sc := &secClient{conn: conn, msgs: make(chan *paho.Publish, 100), disc: make(chan *paho.Disconnect, 1)}
-	sc.Client = paho.NewClient(paho.ClientConfig{ClientID: id, Conn: conn,
-		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(p paho.PublishReceived) (bool, error) {
-			sc.msgs <- p.Packet
-			return true, nil
-		}},
-		OnServerDisconnect: func(d *paho.Disconnect) { sc.disc <- d },
-	})
-	cp := &paho.Connect{ClientID: id, KeepAlive: 30, CleanStart: !o.keep}
-	if o.user != "" {
-		cp.UsernameFlag, cp.Username, cp.PasswordFlag, cp.Password = true, o.user, true, []byte(o.pass)
-	}
-	if o.keep {
-		expiry := uint32(3600)
-		cp.Properties = &paho.ConnectProperties{SessionExpiryInterval: &expiry}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	ca, err := sc.Connect(ctx, cp)
-	if err != nil || ca == nil || ca.ReasonCode != 0 {
-		conn.Close()
-		return nil, ca, err
-	}
-	t.Cleanup(func() {
-		_ = sc.Disconnect(&paho.Disconnect{})
-		<-sc.Done()
-		conn.Close()
-	})
-	return sc, ca, nil
-}
-
-func secV5(t *testing.T, addr, id string, o secV5Opts) *secClient {
-	t.Helper()
-	c, ca, err := secV5Try(t, addr, id, o)
-	if c == nil {
-		t.Fatalf("v5 connect %s as %q: %v %+v", id, o.user, err, ca)
-	}
-	return c
-}
-
-// subscribe sends one SUBSCRIBE with every filter and returns the SUBACK codes.
-func (c *secClient) subscribe(t *testing.T, qos byte, filters ...string) []byte {
-	t.Helper()
-	s := &paho.Subscribe{}
-	for _, f := range filters {
-		s.Subscriptions = append(s.Subscriptions, paho.SubscribeOptions{Topic: f, QoS: qos})
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	sa, err := c.Subscribe(ctx, s)
-	if sa == nil {
-		t.Fatalf("subscribe %v: %v", filters, err)
-	}
-	return sa.Reasons
-}
-
-// publish returns the PUBACK/PUBREC reason code (0 for QoS 0).
-func (c *secClient) publish(t *testing.T, topic string, qos byte, payload []byte) byte {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	pr, err := c.Publish(ctx, &paho.Publish{Topic: topic, QoS: qos, Payload: payload})
-	if pr == nil {
-		if qos == 0 && err == nil {
-			return 0
-		}
-		t.Fatalf("publish %s qos %d: %v", topic, qos, err)
-	}
-	return pr.ReasonCode
-}
-
-// secNone asserts nothing arrives on ch for a while.
-func secNone[T any](t *testing.T, ch <-chan T, d time.Duration, what string, show func(T) string) {
-	t.Helper()
-	select {
-	case v := <-ch:
-		t.Errorf("%s: got %s", what, show(v))
-	case <-time.After(d):
-	}
-}
-
-func showPub(p *paho.Publish) string { return fmt.Sprintf("%q on %s", p.Payload, p.Topic) }
-
-// ---- go-amqp ----
-
-func secAMQPTry(url string, opts *goamqp.ConnOptions) (*goamqp.Conn, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return goamqp.Dial(ctx, url, opts)
-}
-
-func secAMQP(t *testing.T, url string, opts *goamqp.ConnOptions) (*goamqp.Conn, *goamqp.Session) {
-	t.Helper()
-	c, err := secAMQPTry(url, opts)
-	if err != nil {
-		t.Fatalf("go-amqp dial %s: %v", url, err)
-	}
-	t.Cleanup(func() { c.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	s, err := c.NewSession(ctx, nil)
-	if err != nil {
-		t.Fatalf("session: %v", err)
-	}
-	return c, s
-}
-
-func secPlain(id, pw string) *goamqp.ConnOptions {
-	return &goamqp.ConnOptions{SASLType: goamqp.SASLTypePlain(id, pw)}
-}
-
-// secCondition returns the AMQP error condition carried by err: a link or
-// connection error from the peer, or a rejected outcome.
-func secCondition(err error) goamqp.ErrCond {
-	var le *goamqp.LinkError
-	if errors.As(err, &le) && le.RemoteErr != nil {
-		return le.RemoteErr.Condition
-	}
-	var ce *goamqp.ConnError
-	if errors.As(err, &ce) && ce.RemoteErr != nil {
-		return ce.RemoteErr.Condition
-	}
-	var e *goamqp.Error
-	if errors.As(err, &e) {
-		return e.Condition
-	}
-	return ""
-}
-
-// secClosedWith waits for the peer to close c and returns the condition.
-func secClosedWith(t *testing.T, c *goamqp.Conn, within time.Duration, what string) goamqp.ErrCond {
-	t.Helper()
-	select {
-	case <-c.Done():
-	case <-time.After(within):
-		t.Fatalf("%s: AMQP connection still open after %v", what, within)
-	}
-	return secCondition(c.Err())
-}
-
-func secNewReceiver(s *goamqp.Session, source string, opts *goamqp.ReceiverOptions) (*goamqp.Receiver, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if opts == nil {
-		opts = &goamqp.ReceiverOptions{Credit: 100}
-	}
-	return s.NewReceiver(ctx, source, opts)
-}
-
-func secNewSender(s *goamqp.Session, target string) (*goamqp.Sender, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return s.NewSender(ctx, target, nil)
-}
-
-func secSend(snd *goamqp.Sender, to, body string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	m := goamqp.NewMessage([]byte(body))
-	if to != "" {
-		m.Properties = &goamqp.MessageProperties{To: &to}
-	}
-	return snd.Send(ctx, m, nil)
-}
-
-// secReceive waits up to d for one message; nil if none came.
-func secReceive(r *goamqp.Receiver, d time.Duration) *goamqp.Message {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	m, err := r.Receive(ctx, nil)
-	if err != nil {
-		return nil
-	}
-	_ = r.AcceptMessage(context.Background(), m) // a no-op for a pre-settled transfer
-	return m
-}
-
-func (g *testGateway) secListener(t *testing.T, name string) string {
-	t.Helper()
-	for _, l := range g.Listeners() {
-		if l.Name == name {
-			return l.Addr.String()
-		}
-	}
-	t.Fatalf("no %s bound", name)
-	return ""
-}
-
-// ---- PKI with certificates for any CN ----
-
-type secPKI struct {
-	pool                      *x509.CertPool
-	caFile, certFile, keyFile string
-	ca                        *x509.Certificate
-	caKey                     *ecdsa.PrivateKey
-}
-
-func newSecPKI(t *testing.T) *secPKI {
-	t.Helper()
-	dir := t.TempDir()
-	p := &secPKI{pool: x509.NewCertPool()}
-	p.caKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "isthmus security test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &p.caKey.PublicKey, p.caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.ca, _ = x509.ParseCertificate(der)
-	p.pool.AddCert(p.ca)
-	write := func(name, typ string, der []byte) string {
-		f := filepath.Join(dir, name)
-		if err := os.WriteFile(f, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return f
-	}
-	p.caFile = write("ca.crt", "CERTIFICATE", der)
-	srv := p.issue(t, "127.0.0.1", x509.ExtKeyUsageServerAuth)
-	p.certFile = write("server.crt", "CERTIFICATE", srv.Certificate[0])
-	keyDER, _ := x509.MarshalECPrivateKey(srv.PrivateKey.(*ecdsa.PrivateKey))
-	p.keyFile = write("server.key", "EC PRIVATE KEY", keyDER)
-	return p
-}
-
-var secSerial struct {
-	sync.Mutex
-	n int64
-}
-
-func (p *secPKI) issue(t *testing.T, cn string, usage x509.ExtKeyUsage) tls.Certificate {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	secSerial.Lock()
-	secSerial.n++
-	serial := time.Now().UnixNano() + secSerial.n
-	secSerial.Unlock()
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-	}
-	if usage == x509.ExtKeyUsageServerAuth {
-		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
-
-func (p *secPKI) client(t *testing.T, cn string) *tls.Config {
-	return &tls.Config{RootCAs: p.pool, Certificates: []tls.Certificate{p.issue(t, cn, x509.ExtKeyUsageClientAuth)}}
-}
-
-func (p *secPKI) tlsYAML(listen bool) string {
-	l := ""
-	if listen {
-		l = "listen: 127.0.0.1:0, "
-	}
-	return "{" + l + "cert: " + p.certFile + ", key: " + p.keyFile + ", client_ca: " + p.caFile + "}"
 }
 
 // ---- admin API ----
@@ -612,21 +178,24 @@ type secAPIDevice struct {
 	MessagesIn  uint64            `json:"messages_in"`
 }
 
+// secAPI calls the admin API; a 200 answer's JSON goes into out unless it is nil.
 func secAPI(t *testing.T, g *testGateway, method, path string, out any) int {
 	t.Helper()
-	req, _ := http.NewRequest(method, "http://"+g.admin+path, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if out != nil && resp.StatusCode == http.StatusOK {
-		if err := json.Unmarshal(body, out); err != nil {
+	code, body := httpDo(t, method, "http://"+g.admin+path)
+	if out != nil && code == http.StatusOK {
+		if err := json.Unmarshal([]byte(body), out); err != nil {
 			t.Fatalf("%s %s: %v\n%s", method, path, err, body)
 		}
 	}
-	return resp.StatusCode
+	return code
+}
+
+// secGet GETs path into out, or fails t unless the answer is 200.
+func secGet(t *testing.T, g *testGateway, path string, out any) {
+	t.Helper()
+	if code := secAPI(t, g, "GET", path, out); code != 200 {
+		t.Fatalf("GET %s: %d", path, code)
+	}
 }
 
 func secConnections(t *testing.T, g *testGateway) []secAPIConn {
@@ -634,9 +203,7 @@ func secConnections(t *testing.T, g *testGateway) []secAPIConn {
 	var v struct {
 		Connections []secAPIConn `json:"connections"`
 	}
-	if code := secAPI(t, g, "GET", "/api/v1/connections", &v); code != 200 {
-		t.Fatalf("GET /api/v1/connections: %d", code)
-	}
+	secGet(t, g, "/api/v1/connections", &v)
 	return v.Connections
 }
 
@@ -645,9 +212,7 @@ func secDevicesAPI(t *testing.T, g *testGateway) map[string]secAPIDevice {
 	var v struct {
 		Devices []secAPIDevice `json:"devices"`
 	}
-	if code := secAPI(t, g, "GET", "/api/v1/devices", &v); code != 200 {
-		t.Fatalf("GET /api/v1/devices: %d", code)
-	}
+	secGet(t, g, "/api/v1/devices", &v)
 	m := map[string]secAPIDevice{}
 	for _, d := range v.Devices {
 		m[d.ID] = d
@@ -687,8 +252,8 @@ func TestSecurityMQTTPassword(t *testing.T) {
 			version byte
 			want    byte
 		}{{5, tc.v5}, {4, tc.v4}} {
-			p := secConnect{version: v.version, clientID: fmt.Sprintf("pw-%d", v.version), user: tc.user, pass: tc.pass, withUser: tc.withUser, withPass: tc.withUser}
-			c, code, _ := secDialConnect(t, g.mqtt, p)
+			p := mqttConnect{version: v.version, clientID: fmt.Sprintf("pw-%d", v.version), keepAlive: 30, user: tc.user, pass: tc.pass, withUser: tc.withUser, withPass: tc.withUser}
+			c, code, _ := dialConnect(t, g.mqtt, p)
 			if code != v.want {
 				t.Errorf("%s, MQTT %d: CONNACK code %#02x, want %#02x%s", tc.name, v.version, code, v.want, tc.note)
 			}
@@ -711,38 +276,26 @@ func TestSecurityMQTTPassword(t *testing.T) {
 	// Real clients: paho 3.1.1 and paho.golang with the right password, and
 	// paho 3.1.1 refused with a wrong one.
 	v3(t, g.mqtt, "paho3-ok", func(o *pahov3.ClientOptions) { o.SetUsername("sensor-7").SetPassword(secPW7) })
-	secV5(t, g.mqtt, "paho5-ok", secV5Opts{user: "sensor-7", pass: secPW7})
+	v5(t, g.mqtt, "paho5-ok", v5Opts{user: "sensor-7", pass: secPW7})
 	bad := pahov3.NewClient(pahov3.NewClientOptions().AddBroker("tcp://" + g.mqtt).SetClientID("paho3-bad").
 		SetUsername("sensor-7").SetPassword(secPWWrong).SetAutoReconnect(false).SetConnectTimeout(5 * time.Second))
 	if tok := bad.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() == nil {
 		t.Errorf("paho 3.1.1 with a wrong password connected")
 		bad.Disconnect(0)
 	}
-	if _, ca, _ := secV5Try(t, g.mqtt, "paho5-bad", secV5Opts{user: "sensor-7", pass: secPWWrong}); ca == nil || ca.ReasonCode != 0x86 {
+	if _, ca, _ := v5Try(t, g.mqtt, "paho5-bad", v5Opts{user: "sensor-7", pass: secPWWrong}); ca == nil || ca.ReasonCode != 0x86 {
 		t.Errorf("paho.golang with a wrong password: CONNACK %+v, want 0x86", ca)
 	}
 
 	// Anonymous on, with the devices file's anonymous ACL.
 	path2 := secDevices(t, `{publish: ["public/#"], subscribe: ["public/#"]}`, secDefaultDevs())
 	ga := startGateway(t, secAuth(path2, true))
-	for _, v := range []struct {
-		version byte
-		refused byte
-	}{{5, 0x86}, {4, 0x05}} {
-		_, code, _ := secDialConnect(t, ga.mqtt, secCreds(v.version, "anon-wrong", "sensor-42", secPWWrong))
-		if code != v.refused {
-			t.Errorf("anonymous on, user name with a wrong password, MQTT %d: CONNACK %#02x, want %#02x", v.version, code, v.refused)
-		}
-		_, code, _ = secDialConnect(t, ga.mqtt, secCreds(v.version, "anon-unknown", "nobody", "x"))
-		if code != v.refused {
-			t.Errorf("anonymous on, unknown user name, MQTT %d: CONNACK %#02x, want %#02x", v.version, code, v.refused)
-		}
-		_, code, _ = secDialConnect(t, ga.mqtt, secConnect{version: v.version, clientID: "anon-none"})
-		if code != 0 {
-			t.Errorf("anonymous on, no credentials, MQTT %d: CONNACK %#02x, want 0", v.version, code)
-		}
+	for _, v := range secRefused {
+		secExpectCode(t, ga.mqtt, connectCreds(v.version, "anon-wrong", "sensor-42", secPWWrong), v.refused, "anonymous on, user name with a wrong password")
+		secExpectCode(t, ga.mqtt, connectCreds(v.version, "anon-unknown", "nobody", "x"), v.refused, "anonymous on, unknown user name")
+		secExpectCode(t, ga.mqtt, mqttConnect{version: v.version, clientID: "anon-none", keepAlive: 30}, 0, "anonymous on, no credentials")
 	}
-	anon := secV5(t, ga.mqtt, "anon-5", secV5Opts{})
+	anon := v5(t, ga.mqtt, "anon-5", v5Opts{})
 	if got := anon.subscribe(t, 1, "public/#", "#", "devices/sensor-42/commands/#"); !bytes.Equal(got, []byte{1, 0x87, 0x87}) {
 		t.Errorf("anonymous SUBACK codes %x, want 01 87 87", got)
 	}
@@ -755,7 +308,7 @@ func TestSecurityMQTTPassword(t *testing.T) {
 	if m := recv(t, anon.msgs, "anonymous's own public message"); m.Topic != "public/x" {
 		t.Errorf("anonymous received %s, want public/x", showPub(m))
 	}
-	secNone(t, anon.msgs, 200*time.Millisecond, "anonymous client", showPub)
+	expectNone(t, anon.msgs, 200*time.Millisecond, "anonymous client", showPub)
 }
 
 // TestSecurityMQTTACL: publish and subscribe are checked against the
@@ -778,7 +331,7 @@ func TestSecurityMQTTACL(t *testing.T) {
 		"$SYS/isthmus/presence/#",
 	}
 	want5 := []byte{1, 0x87, 0x87, 0x87, 0x87, 0x87, 1, 0x87, 1, 0x87}
-	acl5 := secV5(t, g.mqtt, "acl5", secV5Opts{user: "sensor-42", pass: secPW42})
+	acl5 := v5(t, g.mqtt, "acl5", v5Opts{user: "sensor-42", pass: secPW42})
 	if got := acl5.subscribe(t, 1, filters...); !bytes.Equal(got, want5) {
 		for i, f := range filters {
 			if i >= len(got) || got[i] != want5[i] {
@@ -808,14 +361,10 @@ func TestSecurityMQTTACL(t *testing.T) {
 	}
 
 	// Publish, MQTT 5: PUBACK / PUBREC 0x87 outside the ACL.
-	backend := secV5(t, g.mqtt, "backend", secV5Opts{user: "backend", pass: secPWBackend})
-	if got := backend.subscribe(t, 1, "devices/#"); !bytes.Equal(got, []byte{1}) {
-		t.Fatalf("backend SUBACK %x", got)
-	}
-	s42 := secV5(t, g.mqtt, "s42", secV5Opts{user: "sensor-42", pass: secPW42})
-	if got := s42.subscribe(t, 1, "devices/sensor-42/commands/#"); !bytes.Equal(got, []byte{1}) {
-		t.Fatalf("sensor-42 SUBACK %x", got)
-	}
+	backend := v5(t, g.mqtt, "backend", v5Opts{user: "backend", pass: secPWBackend})
+	backend.subscribed(t, 1, "devices/#")
+	s42 := v5(t, g.mqtt, "s42", v5Opts{user: "sensor-42", pass: secPW42})
+	s42.subscribed(t, 1, "devices/sensor-42/commands/#")
 	for _, p := range []struct {
 		topic string
 		qos   byte
@@ -851,7 +400,7 @@ func TestSecurityMQTTACL(t *testing.T) {
 		p := recv(t, backend.msgs, "backend delivery")
 		got[string(p.Payload)+" @"+p.Topic]++
 	}
-	secNone(t, backend.msgs, 300*time.Millisecond, "backend after the allowed publishes", showPub)
+	expectNone(t, backend.msgs, 300*time.Millisecond, "backend after the allowed publishes", showPub)
 	for _, w := range []string{"v5 devices/sensor-42/telemetry @devices/sensor-42/telemetry", "qos0 inside @devices/sensor-42/telemetry"} {
 		if got[w] == 0 {
 			t.Errorf("backend did not get %q; got %v", w, got)
@@ -863,43 +412,37 @@ func TestSecurityMQTTACL(t *testing.T) {
 
 	// MQTT 3.1.1: QoS 0 outside dropped, connection kept; QoS 1 outside
 	// disconnects without a PUBACK.
-	c, code, _ := secDialConnect(t, g.mqtt, secCreds(4, "raw-s42", "sensor-42", secPW42))
+	c, code, _ := dialConnect(t, g.mqtt, connectCreds(4, "raw-s42", "sensor-42", secPW42))
 	if code != 0 {
 		t.Fatalf("3.1.1 CONNACK %#02x", code)
 	}
-	c.Write(secPublishPacket(4, "devices/sensor-7/telemetry", 0, 0, []byte("v4 qos0 outside")))
-	c.Write(secPublishPacket(4, "devices/sensor-42/telemetry", 1, 7, []byte("v4 qos1 inside")))
-	if typ, body, err := secReadPacket(c, 5*time.Second); err != nil || typ != 0x40 || len(body) < 2 || body[1] != 7 {
+	c.Write(publishPacket(4, "devices/sensor-7/telemetry", 0, 0, []byte("v4 qos0 outside")))
+	c.Write(publishPacket(4, "devices/sensor-42/telemetry", 1, 7, []byte("v4 qos1 inside")))
+	if typ, body, err := readPacket(c, 5*time.Second); err != nil || typ != 0x40 || len(body) < 2 || body[1] != 7 {
 		t.Fatalf("3.1.1 PUBACK for an allowed QoS 1 publish: %#x %x %v", typ, body, err)
 	}
 	if p := recv(t, backend.msgs, "3.1.1 allowed publish"); string(p.Payload) != "v4 qos1 inside" {
 		t.Errorf("backend got %s, want the allowed 3.1.1 publish only (QoS 0 outside must be dropped)", showPub(p))
 	}
-	c.Write(secPublishPacket(4, "devices/sensor-7/telemetry", 1, 8, []byte("v4 qos1 outside")))
+	c.Write(publishPacket(4, "devices/sensor-7/telemetry", 1, 8, []byte("v4 qos1 outside")))
 	if _, data := closedWithin(t, c, 3*time.Second); bytes.Contains(data, []byte{0x40, 0x02, 0x00, 0x08}) {
 		t.Errorf("3.1.1 QoS 1 publish outside the ACL was acknowledged: %x", data)
 	}
-	secNone(t, backend.msgs, 300*time.Millisecond, "backend after the refused 3.1.1 publishes", showPub)
+	expectNone(t, backend.msgs, 300*time.Millisecond, "backend after the refused 3.1.1 publishes", showPub)
 
 	// Deliveries: the backend's command to sensor-42 arrives; one to sensor-7
 	// reaches sensor-7, not sensor-42.
-	s7 := secV5(t, g.mqtt, "s7", secV5Opts{user: "sensor-7", pass: secPW7})
-	if got := s7.subscribe(t, 1, "devices/sensor-7/commands/#"); !bytes.Equal(got, []byte{1}) {
-		t.Fatalf("sensor-7 SUBACK %x", got)
-	}
-	if rc := backend.publish(t, "devices/sensor-42/commands/x", 1, []byte("for 42")); rc != 0 {
-		t.Fatalf("backend publish: %#02x", rc)
-	}
-	if rc := backend.publish(t, "devices/sensor-7/commands/x", 1, []byte("for 7")); rc != 0 {
-		t.Fatalf("backend publish: %#02x", rc)
-	}
+	s7 := v5(t, g.mqtt, "s7", v5Opts{user: "sensor-7", pass: secPW7})
+	s7.subscribed(t, 1, "devices/sensor-7/commands/#")
+	backend.published(t, "devices/sensor-42/commands/x", []byte("for 42"))
+	backend.published(t, "devices/sensor-7/commands/x", []byte("for 7"))
 	if p := recv(t, s42.msgs, "command for sensor-42"); p.Topic != "devices/sensor-42/commands/x" || string(p.Payload) != "for 42" {
 		t.Errorf("sensor-42 got %s", showPub(p))
 	}
 	if p := recv(t, s7.msgs, "command for sensor-7"); p.Topic != "devices/sensor-7/commands/x" {
 		t.Errorf("sensor-7 got %s", showPub(p))
 	}
-	secNone(t, s42.msgs, 300*time.Millisecond, "sensor-42 after sensor-7's command", showPub)
+	expectNone(t, s42.msgs, 300*time.Millisecond, "sensor-42 after sensor-7's command", showPub)
 	// The backend itself is subscribed to devices/# and sees both commands.
 	for i := 0; i < 2; i++ {
 		recv(t, backend.msgs, "backend sees its own commands")
@@ -914,19 +457,10 @@ func TestSecurityClientIDTakeover(t *testing.T) {
 	g := startGateway(t, secAuth(path, true))
 
 	// Live session of sensor-42 under id "shared".
-	live := secV5(t, g.mqtt, "shared", secV5Opts{user: "sensor-42", pass: secPW42})
-	for _, v := range []struct {
-		version byte
-		refused byte
-	}{{5, 0x86}, {4, 0x05}} {
-		_, code, _ := secDialConnect(t, g.mqtt, secCreds(v.version, "shared", "sensor-7", secPW7))
-		if code != v.refused {
-			t.Errorf("sensor-7 taking over sensor-42's connected client id, MQTT %d: CONNACK %#02x, want %#02x", v.version, code, v.refused)
-		}
-		_, code, _ = secDialConnect(t, g.mqtt, secConnect{version: v.version, clientID: "shared"})
-		if code != v.refused {
-			t.Errorf("anonymous client taking over sensor-42's client id, MQTT %d: CONNACK %#02x, want %#02x", v.version, code, v.refused)
-		}
+	live := v5(t, g.mqtt, "shared", v5Opts{user: "sensor-42", pass: secPW42})
+	for _, v := range secRefused {
+		secExpectCode(t, g.mqtt, connectCreds(v.version, "shared", "sensor-7", secPW7), v.refused, "sensor-7 taking over sensor-42's connected client id")
+		secExpectCode(t, g.mqtt, mqttConnect{version: v.version, clientID: "shared", keepAlive: 30}, v.refused, "anonymous client taking over sensor-42's client id")
 	}
 	select {
 	case d := <-live.disc:
@@ -941,38 +475,33 @@ func TestSecurityClientIDTakeover(t *testing.T) {
 	}
 
 	// Offline persistent session of sensor-42 (3.1.1, clean session off).
-	c, code, _ := secDialConnect(t, g.mqtt, secConnect{version: 4, clientID: "durable-42", user: "sensor-42", pass: secPW42, withUser: true, withPass: true, keep: true})
+	durable := connectCreds(4, "durable-42", "sensor-42", secPW42)
+	durable.keep = true
+	c, code, _ := dialConnect(t, g.mqtt, durable)
 	if code != 0 {
 		t.Fatalf("CONNACK %#02x", code)
 	}
 	sub := append([]byte{0, 1}, mqttString("devices/sensor-42/commands/#")...)
 	c.Write(packet(0x82, append(sub, 1)))
-	if typ, body, err := secReadPacket(c, 5*time.Second); err != nil || typ != 0x90 || len(body) != 3 || body[2] != 1 {
+	if typ, body, err := readPacket(c, 5*time.Second); err != nil || typ != 0x90 || len(body) != 3 || body[2] != 1 {
 		t.Fatalf("SUBACK %#x %x %v", typ, body, err)
 	}
 	c.Write([]byte{0xe0, 0})
 	c.Close()
 	eventually(t, "durable-42 offline", func() bool { return !g.broker.ClientConnected("durable-42") })
-	for _, v := range []struct {
-		version byte
-		refused byte
-	}{{5, 0x86}, {4, 0x05}} {
-		p := secCreds(v.version, "durable-42", "sensor-7", secPW7)
+	for _, v := range secRefused {
+		p := connectCreds(v.version, "durable-42", "sensor-7", secPW7)
 		p.keep = true
-		if _, code, _ := secDialConnect(t, g.mqtt, p); code != v.refused {
-			t.Errorf("sensor-7 taking over sensor-42's offline session, MQTT %d: CONNACK %#02x, want %#02x", v.version, code, v.refused)
-		}
+		secExpectCode(t, g.mqtt, p, v.refused, "sensor-7 taking over sensor-42's offline session")
 	}
 	// A command queued while away reaches sensor-42 when it resumes.
-	backend := secV5(t, g.mqtt, "backend", secV5Opts{user: "backend", pass: secPWBackend})
-	if rc := backend.publish(t, "devices/sensor-42/commands/wake", 1, []byte("queued")); rc != 0 {
-		t.Fatalf("backend publish %#02x", rc)
-	}
-	c, code, present := secDialConnect(t, g.mqtt, secConnect{version: 4, clientID: "durable-42", user: "sensor-42", pass: secPW42, withUser: true, withPass: true, keep: true})
+	backend := v5(t, g.mqtt, "backend", v5Opts{user: "backend", pass: secPWBackend})
+	backend.published(t, "devices/sensor-42/commands/wake", []byte("queued"))
+	c, code, present := dialConnect(t, g.mqtt, durable)
 	if code != 0 || !present {
 		t.Fatalf("sensor-42 resuming its session: CONNACK code %#02x session present %v, want 0 and true", code, present)
 	}
-	typ, body, err := secReadPacket(c, 5*time.Second)
+	typ, body, err := readPacket(c, 5*time.Second)
 	if err != nil || typ>>4 != 3 || !bytes.Contains(body, []byte("queued")) {
 		t.Fatalf("resumed session: packet %#x %q %v, want the queued command", typ, body, err)
 	}
@@ -983,22 +512,21 @@ func TestSecurityClientIDTakeover(t *testing.T) {
 // device's cert_cn logs in as that device without a user name; an unknown CN
 // needs credentials; a user name naming another device is refused.
 func TestSecurityMutualTLS(t *testing.T) {
-	p := newSecPKI(t)
+	p := newPKI(t)
 	path := secDevices(t, "", secDefaultDevs())
 	g := startGateway(t, secAuth(path, false)+
-		"mqtt:\n  listen: 127.0.0.1:0\n  connect_timeout: 700ms\n  max_packet_size: 64KiB\n  tls: "+p.tlsYAML(true)+"\n")
+		"mqtt:\n  listen: 127.0.0.1:0\n  connect_timeout: 700ms\n  max_packet_size: 64KiB\n  tls: "+p.tlsYAML(true, true)+"\n")
 	tlsDial := func(conf *tls.Config) net.Conn {
-		c, err := tls.Dial("tcp", g.mqtts, conf)
+		c, err := tlsClient(t, g.mqtts, conf)
 		if err != nil {
 			t.Fatalf("TLS dial: %v", err)
 		}
-		t.Cleanup(func() { c.Close() })
 		return c
 	}
-	cert42, certUnknown := p.client(t, "sensor-42"), p.client(t, "intruder-9")
+	cert42, certUnknown := p.clientConf(t, "sensor-42"), p.clientConf(t, "intruder-9")
 
 	// sensor-42 by certificate alone, MQTT 5 (paho.golang) — its ACL applies.
-	c42 := secV5(t, "", "mtls-42", secV5Opts{conn: tlsDial(cert42)})
+	c42 := v5(t, "", "mtls-42", v5Opts{conn: tlsDial(cert42)})
 	if got := c42.subscribe(t, 1, "devices/sensor-42/commands/#", "devices/sensor-7/commands/#"); !bytes.Equal(got, []byte{1, 0x87}) {
 		t.Errorf("certificate-authenticated sensor-42 SUBACK %x, want 01 87", got)
 	}
@@ -1021,16 +549,16 @@ func TestSecurityMutualTLS(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		conf   *tls.Config
-		p      secConnect
+		p      mqttConnect
 		v5, v4 byte
 	}{
-		{"sensor-42 certificate, no user name", cert42, secConnect{clientID: "m1"}, 0, 0},
-		{"sensor-42 certificate, its own user name", cert42, secConnect{clientID: "m2", user: "sensor-42", withUser: true}, 0, 0},
-		{"sensor-42 certificate, user name of sensor-7 with its right password", cert42, secCreds(0, "m3", "sensor-7", secPW7), 0x86, 0x05},
-		{"unknown CN, no credentials", certUnknown, secConnect{clientID: "m4"}, 0x86, 0x05},
-		{"unknown CN, wrong password", certUnknown, secCreds(0, "m5", "sensor-7", secPWWrong), 0x86, 0x05},
+		{"sensor-42 certificate, no user name", cert42, mqttConnect{clientID: "m1", keepAlive: 30}, 0, 0},
+		{"sensor-42 certificate, its own user name", cert42, mqttConnect{clientID: "m2", keepAlive: 30, user: "sensor-42", withUser: true}, 0, 0},
+		{"sensor-42 certificate, user name of sensor-7 with its right password", cert42, connectCreds(0, "m3", "sensor-7", secPW7), 0x86, 0x05},
+		{"unknown CN, no credentials", certUnknown, mqttConnect{clientID: "m4", keepAlive: 30}, 0x86, 0x05},
+		{"unknown CN, wrong password", certUnknown, connectCreds(0, "m5", "sensor-7", secPWWrong), 0x86, 0x05},
 		// The CA vouches for the transport; credentials may still identify the client.
-		{"unknown CN, right password of sensor-7", certUnknown, secCreds(0, "m6", "sensor-7", secPW7), 0, 0},
+		{"unknown CN, right password of sensor-7", certUnknown, connectCreds(0, "m6", "sensor-7", secPW7), 0, 0},
 	} {
 		for _, v := range []struct {
 			version byte
@@ -1040,7 +568,7 @@ func TestSecurityMutualTLS(t *testing.T) {
 			pk.version = v.version
 			pk.clientID += fmt.Sprintf("-v%d", v.version)
 			c := tlsDial(tc.conf)
-			if code, _ := secConnack(t, c, pk); code != v.want {
+			if code, _ := connack(t, c, pk); code != v.want {
 				t.Errorf("%s, MQTT %d: CONNACK %#02x, want %#02x", tc.name, v.version, code, v.want)
 			}
 			c.Close()
@@ -1057,53 +585,42 @@ func TestSecurityAMQPSASL(t *testing.T) {
 	// ANONYMOUS is offered, PLAIN is not.
 	g0 := startGateway(t, secAuth(path, true)+"amqp:\n  listen: 127.0.0.1:0\n")
 	url0 := "amqp://" + g0.amqpAddr(t)
-	if c, err := secAMQPTry(url0, secPlain("sensor-42", secPW42)); err == nil {
-		c.Close()
-		t.Error("PLAIN worked on a plaintext listener without plain_without_tls")
-	} else if !strings.Contains(err.Error(), "no supported auth mechanism") || strings.Contains(err.Error(), "PLAIN") || !strings.Contains(err.Error(), "ANONYMOUS") {
+	if err := amqpRefused(t, url0, saslPlain("sensor-42", secPW42), "PLAIN worked on a plaintext listener without plain_without_tls"); err != nil &&
+		(!strings.Contains(err.Error(), "no supported auth mechanism") || strings.Contains(err.Error(), "PLAIN") || !strings.Contains(err.Error(), "ANONYMOUS")) {
 		t.Errorf("PLAIN on plaintext: %v; want go-amqp to find PLAIN not offered (only ANONYMOUS)", err)
 	}
-	c0, _ := secAMQP(t, url0, &goamqp.ConnOptions{SASLType: goamqp.SASLTypeAnonymous()})
+	c0, _ := amqpConnect(t, url0, saslAnonymous())
 	c0.Close()
 
 	// plain_without_tls, anonymous off; amqps with a client CA.
-	p := newSecPKI(t)
-	g := startGateway(t, secAuth(path, false)+"amqp:\n  listen: 127.0.0.1:0\n  plain_without_tls: true\n  tls: "+p.tlsYAML(true)+"\n")
+	p := newPKI(t)
+	g := startGateway(t, secAuth(path, false)+"amqp:\n  listen: 127.0.0.1:0\n  plain_without_tls: true\n  tls: "+p.tlsYAML(true, true)+"\n")
 	url := "amqp://" + g.amqpAddr(t)
-	urls := "amqps://" + g.secListener(t, "amqp.tls.listen")
-	secAMQP(t, url, secPlain("sensor-42", secPW42))
+	urls := "amqps://" + g.listenerAddr(t, "amqp.tls.listen")
+	amqpConnect(t, url, saslPlain("sensor-42", secPW42))
 	for _, tc := range []struct {
 		name string
 		opts *goamqp.ConnOptions
 	}{
-		{"PLAIN, wrong password", secPlain("sensor-42", secPWWrong)},
-		{"PLAIN, unknown id", secPlain("nobody", secPW42)},
-		{"PLAIN, disabled device", secPlain("disabled-1", secPWOff)},
-		{"ANONYMOUS with anonymous off", &goamqp.ConnOptions{SASLType: goamqp.SASLTypeAnonymous()}},
+		{"PLAIN, wrong password", saslPlain("sensor-42", secPWWrong)},
+		{"PLAIN, unknown id", saslPlain("nobody", secPW42)},
+		{"PLAIN, disabled device", saslPlain("disabled-1", secPWOff)},
+		{"ANONYMOUS with anonymous off", saslAnonymous()},
 		{"no SASL with anonymous off", nil},
 	} {
-		if c, err := secAMQPTry(url, tc.opts); err == nil {
-			c.Close()
-			t.Errorf("%s: connected", tc.name)
-		}
+		amqpRefused(t, url, tc.opts, tc.name+": connected")
 	}
 
 	// EXTERNAL with the sensor-42 certificate; PLAIN over amqps.
-	ext := &goamqp.ConnOptions{SASLType: goamqp.SASLTypeExternal(""), TLSConfig: p.client(t, "sensor-42")}
-	secAMQP(t, urls, ext)
-	if c, err := secAMQPTry(urls, &goamqp.ConnOptions{SASLType: goamqp.SASLTypeExternal(""), TLSConfig: p.client(t, "intruder-9")}); err == nil {
-		c.Close()
-		t.Error("EXTERNAL with a certificate naming no device connected")
-	}
-	if c, err := secAMQPTry(urls, &goamqp.ConnOptions{SASLType: goamqp.SASLTypeExternal("sensor-7"), TLSConfig: p.client(t, "sensor-42")}); err == nil {
-		c.Close()
-		t.Error("EXTERNAL with sensor-42's certificate and authzid sensor-7 connected")
-	}
-	secAMQP(t, urls, &goamqp.ConnOptions{SASLType: goamqp.SASLTypePlain("sensor-7", secPW7), TLSConfig: p.client(t, "intruder-9")})
-	if c, err := secAMQPTry(urls, &goamqp.ConnOptions{SASLType: goamqp.SASLTypePlain("sensor-7", secPWWrong), TLSConfig: p.client(t, "intruder-9")}); err == nil {
-		c.Close()
-		t.Error("PLAIN over amqps with a wrong password connected")
-	}
+	ext := &goamqp.ConnOptions{SASLType: goamqp.SASLTypeExternal(""), TLSConfig: p.clientConf(t, "sensor-42")}
+	amqpConnect(t, urls, ext)
+	amqpRefused(t, urls, &goamqp.ConnOptions{SASLType: goamqp.SASLTypeExternal(""), TLSConfig: p.clientConf(t, "intruder-9")},
+		"EXTERNAL with a certificate naming no device connected")
+	amqpRefused(t, urls, &goamqp.ConnOptions{SASLType: goamqp.SASLTypeExternal("sensor-7"), TLSConfig: p.clientConf(t, "sensor-42")},
+		"EXTERNAL with sensor-42's certificate and authzid sensor-7 connected")
+	amqpConnect(t, urls, &goamqp.ConnOptions{SASLType: goamqp.SASLTypePlain("sensor-7", secPW7), TLSConfig: p.clientConf(t, "intruder-9")})
+	amqpRefused(t, urls, &goamqp.ConnOptions{SASLType: goamqp.SASLTypePlain("sensor-7", secPWWrong), TLSConfig: p.clientConf(t, "intruder-9")},
+		"PLAIN over amqps with a wrong password connected")
 	var open []string
 	for _, c := range secConnections(t, g) {
 		if c.Protocol == "amqp" {
@@ -1123,36 +640,21 @@ func TestSecurityAMQPACL(t *testing.T) {
 	path := secDevices(t, "", secDefaultDevs())
 	g := startGateway(t, secAuth(path, false)+secAMQPYAML)
 	url := "amqp://" + g.amqpAddr(t)
-	_, s42 := secAMQP(t, url, secPlain("sensor-42", secPW42))
+	_, s42 := amqpConnect(t, url, saslPlain("sensor-42", secPW42))
 
 	for _, source := range []string{"devices/other/#", "devices/+/commands/#", "#", "devices/sensor-42/#", "$events/presence"} {
-		r, err := secNewReceiver(s42, source, nil)
-		if err == nil {
-			r.Close(context.Background())
-			t.Errorf("sensor-42 receiver on %q attached", source)
-		} else if c := secCondition(err); c != goamqp.ErrCondUnauthorizedAccess {
-			t.Errorf("sensor-42 receiver on %q: %v (condition %q), want amqp:unauthorized-access", source, err, c)
-		}
+		r, err := newReceiver(s42, source, nil)
+		attachRefused(t, fmt.Sprintf("sensor-42 receiver on %q", source), r, err)
 	}
 	for _, target := range []string{"commands/x", "devices/sensor-7/telemetry"} {
-		snd, err := secNewSender(s42, target)
-		if err == nil {
-			snd.Close(context.Background())
-			t.Errorf("sensor-42 sender to %q attached", target)
-		} else if c := secCondition(err); c != goamqp.ErrCondUnauthorizedAccess {
-			t.Errorf("sensor-42 sender to %q: %v (condition %q), want amqp:unauthorized-access", target, err, c)
-		}
+		snd, err := newSender(s42, target)
+		attachRefused(t, fmt.Sprintf("sensor-42 sender to %q", target), snd, err)
 	}
 
 	// Allowed links carry messages both ways.
-	backend := secV5(t, g.mqtt, "backend", secV5Opts{user: "backend", pass: secPWBackend})
-	if got := backend.subscribe(t, 1, "devices/#"); !bytes.Equal(got, []byte{1}) {
-		t.Fatalf("backend SUBACK %x", got)
-	}
-	r, err := secNewReceiver(s42, "devices/sensor-42/commands/#", nil)
-	if err != nil {
-		t.Fatalf("sensor-42 receiver on its commands: %v", err)
-	}
+	backend := v5(t, g.mqtt, "backend", v5Opts{user: "backend", pass: secPWBackend})
+	backend.subscribed(t, 1, "devices/#")
+	r := receiver(t, s42, "devices/sensor-42/commands/#")
 	// The PUBACK waits for the AMQP receiver's accept: publish aside.
 	puback := make(chan byte, 1)
 	go func() {
@@ -1165,18 +667,15 @@ func TestSecurityAMQPACL(t *testing.T) {
 		}
 		puback <- pr.ReasonCode
 	}()
-	if m := secReceive(r, 5*time.Second); m == nil || string(m.GetData()) != "reboot now" {
+	if m := tryReceive(r, 5*time.Second); m == nil || string(m.GetData()) != "reboot now" {
 		t.Fatalf("MQTT→AMQP command: %v", m)
 	}
 	if rc := recv(t, puback, "PUBACK of the command"); rc != 0 {
 		t.Fatalf("backend publish: PUBACK %#02x", rc)
 	}
 	recv(t, backend.msgs, "backend's own command") // it is subscribed to devices/#
-	snd, err := secNewSender(s42, "devices/sensor-42/telemetry")
-	if err != nil {
-		t.Fatalf("sensor-42 sender to its telemetry: %v", err)
-	}
-	if err := secSend(snd, "", "21.5"); err != nil {
+	snd := sender(t, s42, "devices/sensor-42/telemetry")
+	if err := send(snd, "", "21.5"); err != nil {
 		t.Fatalf("send: %v", err)
 	}
 	if p := recv(t, backend.msgs, "AMQP→MQTT telemetry"); p.Topic != "devices/sensor-42/telemetry" || string(p.Payload) != "21.5" {
@@ -1184,22 +683,22 @@ func TestSecurityAMQPACL(t *testing.T) {
 	}
 
 	// Anonymous relay: a sender with a null target address.
-	relay, err := secNewSender(s42, "")
+	relay, err := newSender(s42, "")
 	if err != nil {
 		t.Errorf("anonymous relay sender (null target address): %v", err)
 	} else {
-		if err := secSend(relay, "devices/sensor-42/relayed", "via relay"); err != nil {
+		if err := send(relay, "devices/sensor-42/relayed", "via relay"); err != nil {
 			t.Errorf("relay to an allowed properties.to: %v", err)
 		} else if p := recv(t, backend.msgs, "relayed message"); p.Topic != "devices/sensor-42/relayed" {
 			t.Errorf("backend got %s", showPub(p))
 		}
 		for _, to := range []string{"commands/x", "devices/sensor-7/telemetry"} {
-			err := secSend(relay, to, "forbidden")
-			if c := secCondition(err); c != goamqp.ErrCondUnauthorizedAccess {
+			err := send(relay, to, "forbidden")
+			if c := amqpCondition(err); c != goamqp.ErrCondUnauthorizedAccess {
 				t.Errorf("relay to properties.to %q: %v (condition %q), want rejected with amqp:unauthorized-access", to, err, c)
 			}
 		}
-		secNone(t, backend.msgs, 300*time.Millisecond, "backend after refused relays", showPub)
+		expectNone(t, backend.msgs, 300*time.Millisecond, "backend after refused relays", showPub)
 	}
 	// The same per-message check through isthmus's own AMQP client, whose
 	// relay link has no target at all.
@@ -1238,32 +737,18 @@ func TestSecurityAMQPACL(t *testing.T) {
 			t.Errorf("own relay to %s: outcome %T %+v, want rejected with amqp:unauthorized-access", tc.to, st, st)
 		}
 	}
-	secNone(t, backend.msgs, 300*time.Millisecond, "backend after the own client's refused relays", showPub)
+	expectNone(t, backend.msgs, 300*time.Millisecond, "backend after the own client's refused relays", showPub)
 
 	// Dynamic receiver: its creator's; anyone may send to it.
-	dyn, err := secNewReceiver(s42, "", &goamqp.ReceiverOptions{DynamicAddress: true, Credit: 10})
-	if err != nil {
-		t.Fatalf("dynamic receiver: %v", err)
-	}
-	addr := dyn.Address()
-	if !strings.HasPrefix(addr, "$tmp/") {
-		t.Fatalf("dynamic address %q, want $tmp/…", addr)
-	}
-	_, s7 := secAMQP(t, url, secPlain("sensor-7", secPW7))
-	if r, err := secNewReceiver(s7, addr, nil); err == nil {
-		r.Close(context.Background())
-		t.Errorf("sensor-7 attached a receiver to sensor-42's temporary queue %s", addr)
-	} else if c := secCondition(err); c != goamqp.ErrCondUnauthorizedAccess {
-		t.Errorf("sensor-7 receiver on %s: %v (condition %q), want amqp:unauthorized-access", addr, err, c)
-	}
-	reply, err := secNewSender(s7, addr)
-	if err != nil {
-		t.Fatalf("sensor-7 sender to the temporary queue: %v", err)
-	}
-	if err := secSend(reply, "", "the reply"); err != nil {
+	dyn, addr := dynamicReceiver(t, s42)
+	_, s7 := amqpConnect(t, url, saslPlain("sensor-7", secPW7))
+	r7, err := newReceiver(s7, addr, nil)
+	attachRefused(t, "sensor-7 receiver on sensor-42's temporary queue "+addr, r7, err)
+	reply := sender(t, s7, addr)
+	if err := send(reply, "", "the reply"); err != nil {
 		t.Fatalf("reply: %v", err)
 	}
-	if m := secReceive(dyn, 5*time.Second); m == nil || string(m.GetData()) != "the reply" {
+	if m := tryReceive(dyn, 5*time.Second); m == nil || string(m.GetData()) != "the reply" {
 		t.Fatalf("reply on the temporary queue: %v", m)
 	}
 }
@@ -1280,19 +765,19 @@ func TestSecurityDevicesReload(t *testing.T) {
 	g := startGateway(t, extra)
 	url := "amqp://" + g.amqpAddr(t)
 
-	s42 := secV5(t, g.mqtt, "s42", secV5Opts{user: "sensor-42", pass: secPW42, keep: true})
+	s42 := v5(t, g.mqtt, "s42", v5Opts{user: "sensor-42", pass: secPW42, keep: true})
 	s42.subscribe(t, 1, "devices/sensor-42/commands/#")
-	a42, _ := secAMQP(t, url, secPlain("sensor-42", secPW42))
-	s7 := secV5(t, g.mqtt, "s7", secV5Opts{user: "sensor-7", pass: secPW7})
+	a42, _ := amqpConnect(t, url, saslPlain("sensor-42", secPW42))
+	s7 := v5(t, g.mqtt, "s7", v5Opts{user: "sensor-7", pass: secPW7})
 	s7.subscribe(t, 1, "devices/sensor-7/commands/#")
-	backend := secV5(t, g.mqtt, "backend", secV5Opts{user: "backend", pass: secPWBackend})
+	backend := v5(t, g.mqtt, "backend", v5Opts{user: "backend", pass: secPWBackend})
 
 	// Remove sensor-42; take sensor-7's subscribe grant away (same password:
 	// it stays connected).
 	devs = secEdit(devs, "sensor-42", func(*secDev) bool { return false })
 	devs = secEdit(devs, "sensor-7", func(d *secDev) bool { d.sub = nil; return true })
 	start := time.Now()
-	secWrite(t, path, secDevicesYAML(t, "", devs))
+	writeFile(t, path, secDevicesYAML(t, "", devs))
 	select {
 	case d := <-s42.disc:
 		if d.ReasonCode != 0x87 {
@@ -1302,7 +787,7 @@ func TestSecurityDevicesReload(t *testing.T) {
 	case <-time.After(3 * time.Second):
 		t.Fatal("removed device still connected 3s after the devices file changed")
 	}
-	if c := secClosedWith(t, a42, 2*time.Second, "removed device's AMQP connection"); c != goamqp.ErrCondUnauthorizedAccess {
+	if c := amqpClosedWith(t, a42, 2*time.Second, "removed device's AMQP connection"); c != goamqp.ErrCondUnauthorizedAccess {
 		t.Errorf("removed device's AMQP connection closed with %q (%v), want amqp:unauthorized-access", c, a42.Err())
 	}
 	select {
@@ -1310,26 +795,19 @@ func TestSecurityDevicesReload(t *testing.T) {
 		t.Errorf("sensor-7 (only its ACL changed) was disconnected: %+v", d)
 	default:
 	}
-	if rc := backend.publish(t, "devices/sensor-7/commands/x", 1, []byte("after narrowing")); rc != 0 {
-		t.Fatalf("backend publish %#02x", rc)
-	}
-	secNone(t, s7.msgs, 400*time.Millisecond, "sensor-7 after its subscribe grant was removed (deliveries are checked)", showPub)
+	backend.published(t, "devices/sensor-7/commands/x", []byte("after narrowing"))
+	expectNone(t, s7.msgs, 400*time.Millisecond, "sensor-7 after its subscribe grant was removed (deliveries are checked)", showPub)
 
 	// Reconnecting is refused on both protocols.
-	if _, code, _ := secDialConnect(t, g.mqtt, secCreds(5, "s42-again", "sensor-42", secPW42)); code != 0x86 {
-		t.Errorf("removed device reconnecting: CONNACK %#02x, want 0x86", code)
-	}
-	if c, err := secAMQPTry(url, secPlain("sensor-42", secPW42)); err == nil {
-		c.Close()
-		t.Error("removed device reconnected over AMQP")
-	}
+	secExpectCode(t, g.mqtt, connectCreds(5, "s42-again", "sensor-42", secPW42), 0x86, "removed device reconnecting")
+	amqpRefused(t, url, saslPlain("sensor-42", secPW42), "removed device reconnected over AMQP")
 
 	// Put sensor-42 back: its old session is gone.
 	devs = secDefaultDevs()
-	secWrite(t, path, secDevicesYAML(t, "", devs))
+	writeFile(t, path, secDevicesYAML(t, "", devs))
 	deadline := time.Now().Add(4 * time.Second)
 	for {
-		c, code, _ := secDialConnect(t, g.mqtt, secCreds(5, "s42-probe", "sensor-42", secPW42))
+		c, code, _ := dialConnect(t, g.mqtt, connectCreds(5, "s42-probe", "sensor-42", secPW42))
 		c.Close()
 		if code == 0 {
 			break
@@ -1339,9 +817,9 @@ func TestSecurityDevicesReload(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	p := secCreds(5, "s42", "sensor-42", secPW42)
+	p := connectCreds(5, "s42", "sensor-42", secPW42)
 	p.keep = true
-	if c, code, present := secDialConnect(t, g.mqtt, p); code != 0 || present {
+	if c, code, present := dialConnect(t, g.mqtt, p); code != 0 || present {
 		t.Errorf("sensor-42 back: CONNACK %#02x session present %v; want 0 and no session (removed with the device)", code, present)
 	} else {
 		c.Write([]byte{0xe0, 0})
@@ -1351,8 +829,8 @@ func TestSecurityDevicesReload(t *testing.T) {
 	// is disabled: the poller still watches the old (unchanged) file, so
 	// only Reload can be what disconnects it.
 	path2 := filepath.Join(t.TempDir(), "devices2.yaml")
-	secWrite(t, path2, secDevicesYAML(t, "", secEdit(devs, "backend", func(d *secDev) bool { d.disabled = true; return true })))
-	abackend, _ := secAMQP(t, url, secPlain("backend", secPWBackend))
+	writeFile(t, path2, secDevicesYAML(t, "", secEdit(devs, "backend", func(d *secDev) bool { d.disabled = true; return true })))
+	abackend, _ := amqpConnect(t, url, saslPlain("backend", secPWBackend))
 	extra2 := strings.Replace(extra, path, path2, 1)
 	if _, err := g.Reload(parseConfig(t, mergeYAML(baseYAML, extra2))); err != nil {
 		t.Fatalf("Reload: %v", err)
@@ -1365,39 +843,30 @@ func TestSecurityDevicesReload(t *testing.T) {
 	case <-time.After(time.Second):
 		t.Fatal("disabled device still connected 1s after Server.Reload")
 	}
-	if c := secClosedWith(t, abackend, time.Second, "disabled device's AMQP connection"); c != goamqp.ErrCondUnauthorizedAccess {
+	if c := amqpClosedWith(t, abackend, time.Second, "disabled device's AMQP connection"); c != goamqp.ErrCondUnauthorizedAccess {
 		t.Errorf("disabled device's AMQP connection closed with %q (%v), want amqp:unauthorized-access", c, abackend.Err())
 	}
-	if c, err := secAMQPTry(url, secPlain("backend", secPWBackend)); err == nil {
-		c.Close()
-		t.Error("disabled device reconnected over AMQP")
-	}
-	if _, code, _ := secDialConnect(t, g.mqtt, secCreds(4, "backend-again", "backend", secPWBackend)); code != 0x05 {
-		t.Errorf("disabled device reconnecting (3.1.1): CONNACK %#02x, want 0x05", code)
-	}
+	amqpRefused(t, url, saslPlain("backend", secPWBackend), "disabled device reconnected over AMQP")
+	secExpectCode(t, g.mqtt, connectCreds(4, "backend-again", "backend", secPWBackend), 0x05, "disabled device reconnecting")
 
 	// A broken file: Reload reports it, the poller logs and counts it, and
 	// the devices in force still work.
 	path3 := filepath.Join(t.TempDir(), "devices3.yaml")
-	secWrite(t, path3, "devices:\n  - id: sensor-42\n    password: [unclosed\n")
+	writeFile(t, path3, "devices:\n  - id: sensor-42\n    password: [unclosed\n")
 	if _, err := g.Reload(parseConfig(t, mergeYAML(baseYAML, strings.Replace(extra, path, path3, 1)))); err == nil {
 		t.Error("Reload with a broken devices file returned no error")
 	}
 	before := g.metric(t, `isthmus_config_reloads_total{result="error"}`)
 	// (Other bytes than devices3.yaml's: the poller skips content it already failed on.)
-	secWrite(t, path2, "devices: [\n")
+	writeFile(t, path2, "devices: [\n")
 	eventually(t, "broken devices file counted as a failed reload", func() bool {
 		return g.metric(t, `isthmus_config_reloads_total{result="error"}`) > before
 	})
 	for _, d := range []struct{ id, pw string }{{"sensor-42", secPW42}, {"sensor-7", secPW7}} {
-		if _, code, _ := secDialConnect(t, g.mqtt, secCreds(5, "after-broken-"+d.id, d.id, d.pw)); code != 0 {
-			t.Errorf("%s after a broken devices file: CONNACK %#02x, want 0 (old devices stay in force)", d.id, code)
-		}
+		secExpectCode(t, g.mqtt, connectCreds(5, "after-broken-"+d.id, d.id, d.pw), 0, d.id+" after a broken devices file (old devices stay in force)")
 	}
-	if _, code, _ := secDialConnect(t, g.mqtt, secCreds(5, "after-broken-backend", "backend", secPWBackend)); code != 0x86 {
-		t.Errorf("backend (disabled in the registry in force) after a broken devices file: CONNACK %#02x, want 0x86", code)
-	}
-	a, _ := secAMQP(t, url, secPlain("sensor-7", secPW7))
+	secExpectCode(t, g.mqtt, connectCreds(5, "after-broken-backend", "backend", secPWBackend), 0x86, "backend (disabled in the registry in force) after a broken devices file")
+	a, _ := amqpConnect(t, url, saslPlain("sensor-7", secPW7))
 	a.Close()
 }
 
@@ -1422,27 +891,18 @@ func TestSecurityPresence(t *testing.T) {
 	g := startGateway(t, secAuth(path, false)+secAMQPYAML)
 	url := "amqp://" + g.amqpAddr(t)
 
-	mon := secV5(t, g.mqtt, "monitor", secV5Opts{user: "monitor", pass: secPWMonitor})
-	if got := mon.subscribe(t, 0, "$SYS/isthmus/presence/#"); !bytes.Equal(got, []byte{0}) {
-		t.Fatalf("monitor SUBACK %x", got)
-	}
-	_, ms := secAMQP(t, url, secPlain("monitor", secPWMonitor))
-	mr, err := secNewReceiver(ms, "$events/presence", nil)
-	if err != nil {
-		t.Fatalf("monitor receiver on $events/presence: %v", err)
-	}
+	mon := v5(t, g.mqtt, "monitor", v5Opts{user: "monitor", pass: secPWMonitor})
+	mon.subscribed(t, 0, "$SYS/isthmus/presence/#")
+	_, ms := amqpConnect(t, url, saslPlain("monitor", secPWMonitor))
+	mr := receiver(t, ms, "$events/presence")
 	// Without the grant: refused on both sides.
-	s7 := secV5(t, g.mqtt, "s7", secV5Opts{user: "sensor-7", pass: secPW7})
+	s7 := v5(t, g.mqtt, "s7", v5Opts{user: "sensor-7", pass: secPW7})
 	if got := s7.subscribe(t, 0, "$SYS/isthmus/presence/#", "$SYS/isthmus/presence/sensor-42"); !bytes.Equal(got, []byte{0x87, 0x87}) {
 		t.Errorf("sensor-7 presence SUBACK %x, want 87 87", got)
 	}
-	_, s7a := secAMQP(t, url, secPlain("sensor-7", secPW7))
-	if r, err := secNewReceiver(s7a, "$events/presence", nil); err == nil {
-		r.Close(context.Background())
-		t.Error("sensor-7 attached a receiver to $events/presence")
-	} else if c := secCondition(err); c != goamqp.ErrCondUnauthorizedAccess {
-		t.Errorf("sensor-7 on $events/presence: %v", err)
-	}
+	_, s7a := amqpConnect(t, url, saslPlain("sensor-7", secPW7))
+	r, err := newReceiver(s7a, "$events/presence", nil)
+	attachRefused(t, "sensor-7 receiver on $events/presence", r, err)
 
 	// nextMQTT / nextAMQP return sensor-42's next event on each side.
 	nextMQTT := func(what string) secPresence {
@@ -1471,7 +931,7 @@ func TestSecurityPresence(t *testing.T) {
 		t.Helper()
 		deadline := time.Now().Add(5 * time.Second)
 		for time.Now().Before(deadline) {
-			m := secReceive(mr, time.Until(deadline))
+			m := tryReceive(mr, time.Until(deadline))
 			if m == nil {
 				break
 			}
@@ -1503,7 +963,7 @@ func TestSecurityPresence(t *testing.T) {
 		}
 	}
 
-	c42 := secV5(t, g.mqtt, "s42-presence", secV5Opts{user: "sensor-42", pass: secPW42})
+	c42 := v5(t, g.mqtt, "s42-presence", v5Opts{user: "sensor-42", pass: secPW42})
 	remote := c42.conn.LocalAddr().String()
 	check(nextMQTT("MQTT connect"), "connected", "mqtt", "s42-presence", remote)
 	check(nextAMQP("MQTT connect"), "connected", "mqtt", "s42-presence", remote)
@@ -1511,7 +971,7 @@ func TestSecurityPresence(t *testing.T) {
 	check(nextMQTT("MQTT disconnect"), "disconnected", "mqtt", "s42-presence", remote)
 	check(nextAMQP("MQTT disconnect"), "disconnected", "mqtt", "s42-presence", remote)
 
-	a42, err := secAMQPTry(url, &goamqp.ConnOptions{SASLType: goamqp.SASLTypePlain("sensor-42", secPW42), ContainerID: "amqp-42"})
+	a42, err := amqpDial(url, &goamqp.ConnOptions{SASLType: goamqp.SASLTypePlain("sensor-42", secPW42), ContainerID: "amqp-42"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1535,19 +995,14 @@ func TestSecurityAdminAPI(t *testing.T) {
 		t.Errorf("devices before any connection: %+v", d)
 	}
 
-	m42 := secV5(t, g.mqtt, "s42-admin", secV5Opts{user: "sensor-42", pass: secPW42})
+	m42 := v5(t, g.mqtt, "s42-admin", v5Opts{user: "sensor-42", pass: secPW42})
 	for i := 0; i < 3; i++ {
-		if rc := m42.publish(t, "devices/sensor-42/t", 1, []byte("x")); rc != 0 {
-			t.Fatalf("publish %#02x", rc)
-		}
+		m42.published(t, "devices/sensor-42/t", []byte("x"))
 	}
-	a42, as := secAMQP(t, url, secPlain("sensor-42", secPW42))
-	snd, err := secNewSender(as, "devices/sensor-42/t")
-	if err != nil {
-		t.Fatal(err)
-	}
+	a42, as := amqpConnect(t, url, saslPlain("sensor-42", secPW42))
+	snd := sender(t, as, "devices/sensor-42/t")
 	for i := 0; i < 2; i++ {
-		if err := secSend(snd, "", "y"); err != nil {
+		if err := send(snd, "", "y"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -1602,7 +1057,7 @@ func TestSecurityAdminAPI(t *testing.T) {
 	if code := secAPI(t, g, "DELETE", "/api/v1/connections/amqp/"+aq.ID, nil); code != 200 {
 		t.Errorf("DELETE amqp/%s: %d", aq.ID, code)
 	}
-	if c := secClosedWith(t, a42, 3*time.Second, "kicked AMQP connection"); c != goamqp.ErrCondConnectionForced {
+	if c := amqpClosedWith(t, a42, 3*time.Second, "kicked AMQP connection"); c != goamqp.ErrCondConnectionForced {
 		t.Errorf("kicked AMQP connection closed with %q (%v), want amqp:connection:forced", c, a42.Err())
 	}
 	eventually(t, "sensor-42 offline in /api/v1/devices", func() bool {
@@ -1631,7 +1086,7 @@ func TestSecurityConnectRate(t *testing.T) {
 	}
 	served := 0
 	for _, c := range conns {
-		typ, _, err := secReadPacket(c, 3*time.Second)
+		typ, _, err := readPacket(c, 3*time.Second)
 		if err == nil && typ == 0x20 {
 			served++
 			continue
@@ -1661,40 +1116,37 @@ func TestSecurityPublishRate(t *testing.T) {
 	got := make(chan pahov3.Message, 100)
 	sub := v3(t, g.mqtt, "sink", nil)
 	wait(t, sub.Subscribe("flood/#", 0, func(_ pahov3.Client, m pahov3.Message) { got <- m }), "subscribe")
+	// inOrder receives the messages 0 to n-1 in order.
+	inOrder := func(n int, what string) {
+		t.Helper()
+		for i := 0; i < n; i++ {
+			if m := recv(t, got, "rate-limited "+what); string(m.Payload()) != strconv.Itoa(i) {
+				t.Fatalf("%s %d: got %q (lost or reordered)", what, i, m.Payload())
+			}
+		}
+	}
 	pub := v3(t, g.mqtt, "flooder", nil)
 	const n = 40
 	start := time.Now()
 	for i := 0; i < n; i++ {
 		pub.Publish("flood/mqtt", 0, false, strconv.Itoa(i))
 	}
-	for i := 0; i < n; i++ {
-		if m := recv(t, got, "rate-limited message"); string(m.Payload()) != strconv.Itoa(i) {
-			t.Fatalf("message %d: got %q (lost or reordered)", i, m.Payload())
-		}
-	}
+	inOrder(n, "MQTT message")
 	if took := time.Since(start); took < 1500*time.Millisecond {
 		t.Errorf("%d QoS 0 publishes at 20/s with burst 1 took %v, want at least 1.5s", n, took)
 	} else {
 		t.Logf("MQTT: %d publishes in %v", n, took)
 	}
 
-	_, s := secAMQP(t, "amqp://"+g.amqpAddr(t), &goamqp.ConnOptions{SASLType: goamqp.SASLTypeAnonymous()})
-	snd, err := secNewSender(s, "flood/amqp")
-	if err != nil {
-		t.Fatal(err)
-	}
+	snd := sender(t, amqpSession(t, g.amqpAddr(t)), "flood/amqp")
 	const na = 20
 	start = time.Now()
 	for i := 0; i < na; i++ {
-		if err := secSend(snd, "", strconv.Itoa(i)); err != nil {
+		if err := send(snd, "", strconv.Itoa(i)); err != nil {
 			t.Fatalf("AMQP send %d: %v", i, err)
 		}
 	}
-	for i := 0; i < na; i++ {
-		if m := recv(t, got, "rate-limited AMQP message"); string(m.Payload()) != strconv.Itoa(i) {
-			t.Fatalf("AMQP message %d: got %q", i, m.Payload())
-		}
-	}
+	inOrder(na, "AMQP message")
 	if took := time.Since(start); took < 700*time.Millisecond {
 		t.Errorf("%d AMQP transfers at 20/s with burst 1 took %v, want at least 0.7s", na, took)
 	}
@@ -1714,14 +1166,14 @@ func TestSecurityConnectPacketSize(t *testing.T) {
 		{"just over 64 KiB", 10},
 		{"about 70 KiB", 6000},
 	} {
-		big := secConnect{version: 5, clientID: "big-will", willTopic: "wills/" + strings.Repeat("w", tc.topic), willPayload: bytes.Repeat([]byte("p"), 65535)}
+		big := mqttConnect{version: 5, clientID: "big-will", keepAlive: 30, will: &will{topic: "wills/" + strings.Repeat("w", tc.topic), payload: strings.Repeat("p", 65535)}}
 		raw := big.bytes()
 		if len(raw) <= 64<<10 {
 			t.Fatalf("test CONNECT is %d bytes, not over 64KiB", len(raw))
 		}
 		c := dial(t, g.mqtt)
 		c.Write(raw)
-		typ, body, err := secReadPacket(c, 5*time.Second)
+		typ, body, err := readPacket(c, 5*time.Second)
 		switch {
 		case err != nil:
 			t.Errorf("CONNECT of %d bytes (%s): no CONNACK: %v; want CONNACK 0x95 "+
@@ -1735,13 +1187,13 @@ func TestSecurityConnectPacketSize(t *testing.T) {
 	got := make(chan pahov3.Message, 1)
 	sub := v3(t, g.mqtt, "big-sink", nil)
 	wait(t, sub.Subscribe("big/#", 1, func(_ pahov3.Client, m pahov3.Message) { got <- m }), "subscribe")
-	c, code, _ := secDialConnect(t, g.mqtt, secConnect{version: 5, clientID: "big-pub"})
+	c, code, _ := dialConnect(t, g.mqtt, mqttConnect{version: 5, clientID: "big-pub", keepAlive: 30})
 	if code != 0 {
 		t.Fatalf("CONNACK %#02x", code)
 	}
 	payload := bytes.Repeat([]byte("x"), 100<<10)
-	c.Write(secPublishPacket(5, "big/one", 1, 1, payload))
-	if typ, body, err := secReadPacket(c, 5*time.Second); err != nil || typ != 0x40 || len(body) < 2 || body[1] != 1 || (len(body) > 2 && body[2] != 0) {
+	c.Write(publishPacket(5, "big/one", 1, 1, payload))
+	if typ, body, err := readPacket(c, 5*time.Second); err != nil || typ != 0x40 || len(body) < 2 || body[1] != 1 || (len(body) > 2 && body[2] != 0) {
 		t.Fatalf("100 KiB PUBLISH: %#x %x %v, want PUBACK success", typ, body, err)
 	}
 	if m := recv(t, got, "100 KiB message"); !bytes.Equal(m.Payload(), payload) {
@@ -1772,53 +1224,29 @@ func (l *secLog) String() string {
 // while the refusals are logged.
 func TestSecurityNoSecretsInLogs(t *testing.T) {
 	path := secDevices(t, "", secDefaultDevs())
-	cfg := parseConfig(t, mergeYAML(baseYAML, secAuth(path, false)+secAMQPYAML))
 	logs := &secLog{}
-	s, err := New(cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), BuildInfo{Version: "test", Commit: "none"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-	})
-	g := &testGateway{Server: s}
-	for _, l := range s.Listeners() {
-		switch l.Name {
-		case "mqtt.listen":
-			g.mqtt = l.Addr.String()
-		case "admin.listen":
-			g.admin = l.Addr.String()
-		}
-	}
+	g := startGatewayLog(t, secAuth(path, false)+secAMQPYAML, slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	url := "amqp://" + g.amqpAddr(t)
 
 	for _, v := range []byte{4, 5} {
-		_, code, _ := secDialConnect(t, g.mqtt, secCreds(v, fmt.Sprintf("log-bad-%d", v), "sensor-42", secPWWrong))
+		_, code, _ := dialConnect(t, g.mqtt, connectCreds(v, fmt.Sprintf("log-bad-%d", v), "sensor-42", secPWWrong))
 		if code == 0 {
 			t.Errorf("MQTT %d wrong password accepted", v)
 		}
-		c, code, _ := secDialConnect(t, g.mqtt, secCreds(v, fmt.Sprintf("log-ok-%d", v), "sensor-42", secPW42))
+		c, code, _ := dialConnect(t, g.mqtt, connectCreds(v, fmt.Sprintf("log-ok-%d", v), "sensor-42", secPW42))
 		if code != 0 {
 			t.Errorf("MQTT %d right password refused: %#02x", v, code)
 		}
 		c.Write([]byte{0xe0, 0})
 	}
-	if c, err := secAMQPTry(url, secPlain("sensor-7", secPWWrong)); err == nil {
-		c.Close()
-		t.Error("AMQP PLAIN with a wrong password connected")
-	}
-	c, err := secAMQPTry(url, secPlain("sensor-7", secPW7))
+	amqpRefused(t, url, saslPlain("sensor-7", secPWWrong), "AMQP PLAIN with a wrong password connected")
+	c, err := amqpDial(url, saslPlain("sensor-7", secPW7))
 	if err != nil {
 		t.Fatalf("AMQP PLAIN: %v", err)
 	}
 	c.Close()
 	// Let the disconnects be logged too.
-	eventually(t, "all clients gone", func() bool { return len(s.Broker().Clients()) == 0 })
+	eventually(t, "all clients gone", func() bool { return len(g.Broker().Clients()) == 0 })
 	time.Sleep(200 * time.Millisecond)
 
 	text := logs.String()

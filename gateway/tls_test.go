@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,9 +24,81 @@ import (
 	pahov3 "github.com/eclipse/paho.mqtt.golang"
 )
 
+// testCA is a throwaway certificate authority.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+}
+
+// certSerial numbers the certificates of a test run: no two share a serial.
+var certSerial atomic.Int64
+
+// signed creates the certificate tmpl for a new P-256 key, signed by parent,
+// or self-signed when parent is nil.
+func signed(t *testing.T, tmpl *x509.Certificate, parent *testCA) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl.SerialNumber = big.NewInt(certSerial.Add(1))
+	issuer, issuerKey := tmpl, key
+	if parent != nil {
+		issuer, issuerKey = parent.cert, parent.key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer, &key.PublicKey, issuerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
+}
+
+func newCA(t *testing.T, cn string) *testCA {
+	t.Helper()
+	cert, key := signed(t, &x509.Certificate{
+		Subject:   pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}, nil)
+	return &testCA{cert: cert, key: key}
+}
+
+// issueFor signs a certificate for cn valid from notBefore to notAfter; a
+// server certificate is for the IP address 127.0.0.1.
+func (ca *testCA) issueFor(t *testing.T, cn string, usage x509.ExtKeyUsage, notBefore, notAfter time.Time) tls.Certificate {
+	t.Helper()
+	tmpl := &x509.Certificate{
+		Subject:   pkix.Name{CommonName: cn},
+		NotBefore: notBefore, NotAfter: notAfter,
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
+	}
+	if usage == x509.ExtKeyUsageServerAuth {
+		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
+	}
+	cert, key := signed(t, tmpl, ca)
+	return tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key}
+}
+
+// issue signs a certificate for cn valid from an hour ago to an hour ahead.
+func (ca *testCA) issue(t *testing.T, cn string, usage x509.ExtKeyUsage) tls.Certificate {
+	t.Helper()
+	return ca.issueFor(t, cn, usage, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+}
+
+// clientCert is a client certificate for cn.
+func (ca *testCA) clientCert(t *testing.T, cn string) tls.Certificate {
+	t.Helper()
+	return ca.issue(t, cn, x509.ExtKeyUsageClientAuth)
+}
+
 // testPKI is a throwaway CA with a server certificate for 127.0.0.1 and a
-// client certificate, written as PEM files.
+// client certificate for CN sensor-42; the CA and server files are PEM in dir.
 type testPKI struct {
+	*testCA
 	dir                       string
 	caFile, certFile, keyFile string
 	pool                      *x509.CertPool
@@ -34,51 +107,70 @@ type testPKI struct {
 
 func newPKI(t *testing.T) *testPKI {
 	t.Helper()
-	dir := t.TempDir()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "isthmus test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	issue := func(cn string, usage x509.ExtKeyUsage, ip bool) ([]byte, *ecdsa.PrivateKey) {
-		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-		}
-		if ip {
-			tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return der, key
-	}
-	p := &testPKI{dir: dir, pool: x509.NewCertPool()}
-	p.pool.AddCert(ca)
+	p := &testPKI{testCA: newCA(t, "isthmus test CA"), dir: t.TempDir(), pool: x509.NewCertPool()}
+	p.pool.AddCert(p.cert)
 	write := func(name, typ string, der []byte) string {
-		f := filepath.Join(dir, name)
+		f := filepath.Join(p.dir, name)
 		if err := os.WriteFile(f, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		return f
 	}
-	p.caFile = write("ca.crt", "CERTIFICATE", caDER)
-	srvDER, srvKey := issue("127.0.0.1", x509.ExtKeyUsageServerAuth, true)
-	p.certFile = write("server.crt", "CERTIFICATE", srvDER)
-	keyDER, _ := x509.MarshalECPrivateKey(srvKey)
+	p.caFile = write("ca.crt", "CERTIFICATE", p.cert.Raw)
+	srv := p.issue(t, "127.0.0.1", x509.ExtKeyUsageServerAuth)
+	p.certFile = write("server.crt", "CERTIFICATE", srv.Certificate[0])
+	keyDER, err := x509.MarshalECPrivateKey(srv.PrivateKey.(*ecdsa.PrivateKey))
+	if err != nil {
+		t.Fatal(err)
+	}
 	p.keyFile = write("server.key", "EC PRIVATE KEY", keyDER)
-	cliDER, cliKey := issue("sensor-42", x509.ExtKeyUsageClientAuth, false)
-	p.client = tls.Certificate{Certificate: [][]byte{cliDER}, PrivateKey: cliKey}
+	p.client = p.clientCert(t, "sensor-42")
 	return p
+}
+
+// tlsYAML is a flow-style tls section for the PKI's server certificate.
+func (p *testPKI) tlsYAML(listen, clientCA bool) string {
+	s := "{"
+	if listen {
+		s += "listen: 127.0.0.1:0, "
+	}
+	s += "cert: " + p.certFile + ", key: " + p.keyFile
+	if clientCA {
+		s += ", client_ca: " + p.caFile
+	}
+	return s + "}"
+}
+
+// tlsConf trusts the PKI's CA for 127.0.0.1 and presents certs[0] if given;
+// version, unless 0, is the only TLS version offered.
+func (p *testPKI) tlsConf(version uint16, certs ...tls.Certificate) *tls.Config {
+	c := &tls.Config{RootCAs: p.pool, ServerName: "127.0.0.1"}
+	if len(certs) > 0 {
+		// Present the certificate whatever CAs the server asks for: Go's
+		// client would otherwise withhold one from a CA not on the list.
+		c.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &certs[0], nil }
+	}
+	if version != 0 {
+		c.MinVersion, c.MaxVersion = version, version
+	}
+	return c
+}
+
+// clientConf is tlsConf presenting a new client certificate for cn.
+func (p *testPKI) clientConf(t *testing.T, cn string) *tls.Config {
+	t.Helper()
+	return p.tlsConf(0, p.clientCert(t, cn))
+}
+
+// tlsClient does a TLS handshake on a fresh TCP connection to addr.
+func tlsClient(t *testing.T, addr string, conf *tls.Config) (*tls.Conn, error) {
+	t.Helper()
+	raw := dial(t, addr)
+	c := tls.Client(raw, conf)
+	t.Cleanup(func() { c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return c, c.HandshakeContext(ctx)
 }
 
 // TestTLSAndMutualTLS: mqtts with a client CA accepts a client certificate
@@ -86,8 +178,8 @@ func newPKI(t *testing.T) *testPKI {
 // carries MQTT over WebSocket over TLS.
 func TestTLSAndMutualTLS(t *testing.T) {
 	p := newPKI(t)
-	g := startGateway(t, "mqtt:\n  listen: 127.0.0.1:0\n  tls: {listen: 127.0.0.1:0, cert: "+p.certFile+", key: "+p.keyFile+", client_ca: "+p.caFile+"}\n"+
-		"http:\n  listen: 127.0.0.1:0\n  tls: {cert: "+p.certFile+", key: "+p.keyFile+"}\n")
+	g := startGateway(t, "mqtt:\n  listen: 127.0.0.1:0\n  tls: "+p.tlsYAML(true, true)+"\n"+
+		"http:\n  listen: 127.0.0.1:0\n  tls: "+p.tlsYAML(false, false)+"\n")
 	if g.mqtts == "" {
 		t.Fatal("no mqtt.tls.listen bound")
 	}
@@ -136,32 +228,13 @@ func TestTLSAndMutualTLS(t *testing.T) {
 func TestAMQPOverTLS(t *testing.T) {
 	p := newPKI(t)
 	g := startGateway(t, strings.Replace(bridgeYAML, "amqp:\n  listen: 127.0.0.1:0\n",
-		"amqp:\n  listen: 127.0.0.1:0\n  tls: {listen: 127.0.0.1:0, cert: "+p.certFile+", key: "+p.keyFile+"}\n", 1))
-	var addr string
-	for _, l := range g.Listeners() {
-		if l.Name == "amqp.tls.listen" {
-			addr = l.Addr.String()
-		}
-	}
-	if addr == "" {
-		t.Fatal("no amqp.tls.listen bound")
-	}
+		"amqp:\n  listen: 127.0.0.1:0\n  tls: "+p.tlsYAML(true, false)+"\n", 1))
+	addr := g.listenerAddr(t, "amqp.tls.listen")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := goamqp.Dial(ctx, "amqps://"+addr, &goamqp.ConnOptions{SASLType: goamqp.SASLTypeAnonymous(), TLSConfig: &tls.Config{RootCAs: p.pool}})
-	if err != nil {
-		t.Fatalf("amqps dial: %v", err)
-	}
-	defer c.Close()
-	s, err := c.NewSession(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, s := amqpConnect(t, "amqps://"+addr, &goamqp.ConnOptions{SASLType: goamqp.SASLTypeAnonymous(), TLSConfig: &tls.Config{RootCAs: p.pool}})
 	r := receiver(t, s, "secure/#")
-	snd, err := s.NewSender(ctx, "secure/1", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	snd := sender(t, s, "secure/1")
 	go snd.Send(ctx, goamqp.NewMessage([]byte("over amqps")), nil)
 	if m := receive(t, r); string(m.GetData()) != "over amqps" {
 		t.Fatalf("got %q", m.GetData())
@@ -189,9 +262,7 @@ func TestTLSReload(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := os.WriteFile(dst, b, 0o600); err != nil {
-				t.Fatal(err)
-			}
+			writeFile(t, dst, string(b))
 		}
 	}
 	install(one)
@@ -207,14 +278,13 @@ func TestTLSReload(t *testing.T) {
 			c.Close()
 			return nil, err
 		}
-		ack := make([]byte, 4)
-		if _, err := io.ReadFull(c, ack); err != nil {
+		typ, body, err := readPacket(c, 3*time.Second)
+		if err == nil && (typ != 0x20 || len(body) < 2 || body[1] != 0) {
+			err = fmt.Errorf("CONNACK %#x % x", typ, body)
+		}
+		if err != nil {
 			c.Close()
 			return nil, err
-		}
-		if ack[3] != 0 {
-			c.Close()
-			return nil, fmt.Errorf("CONNACK % x", ack)
 		}
 		c.SetDeadline(time.Time{})
 		return c, nil
@@ -252,9 +322,7 @@ func TestTLSReload(t *testing.T) {
 		t.Fatalf("old connection after reload: % x, %v", resp, err)
 	}
 
-	if err := os.WriteFile(key, []byte("not a key"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, key, "not a key")
 	if _, err := g.Reload(g.Config()); err == nil || !strings.Contains(err.Error(), "mqtt.tls") {
 		t.Fatalf("reload with a broken key: %v, want an error naming mqtt.tls", err)
 	}

@@ -1,17 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,21 +16,6 @@ import (
 
 	"github.com/isthmus-iot/isthmus/amqp/frames"
 )
-
-// procStatus reads one "kB" field (VmRSS, VmHWM) of /proc/PID/status in bytes.
-func procStatus(pid int, field string) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, field+":"); ok {
-			kb, err := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
-}
 
 // raiseNoFile lifts the soft RLIMIT_NOFILE to need (the binary inherits it),
 // skipping when the hard limit does not allow it.
@@ -104,71 +84,17 @@ routes:
     to: {mqtt: "{address}"}
 `, filepath.Join(dir, "data"), connectTimeout)
 	cfgFile := filepath.Join(dir, "isthmus.yaml")
-	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(binary, "run", "-c", cfgFile, "--log-format", "json")
-	cmd.Env = append(os.Environ(), "ISTHMUS_CONFIG=")
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ended := make(chan struct{})
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-ended:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-ended
-		}
-	})
-	found := make(chan string, 1)
-	var logTail struct {
-		sync.Mutex
-		lines []string
-	}
-	go func() {
-		defer close(ended)
-		defer cmd.Wait()
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			var l logLine
-			if json.Unmarshal(sc.Bytes(), &l) == nil && l["msg"] == "listening" && l["listener"] == "amqp.listen" {
-				found <- strings.TrimPrefix(l["url"].(string), "amqp://")
-				continue
-			}
-			logTail.Lock()
-			logTail.lines = append(logTail.lines, sc.Text())
-			if len(logTail.lines) > 20 {
-				logTail.lines = logTail.lines[1:]
-			}
-			logTail.Unlock()
-		}
-	}()
-	var addr string
-	select {
-	case addr = <-found:
-	case <-ended:
-		t.Fatalf("gateway ended before listening: %v", logTail.lines)
-	case <-time.After(10 * time.Second):
-		t.Fatal("no amqp.listen line in 10s")
-	}
-	pid := cmd.Process.Pid
-	rss := func() int64 {
-		v, err := procStatus(pid, "VmRSS")
-		if err != nil {
-			t.Skipf("no /proc: %v", err)
-		}
-		return v
-	}
+	writeFile(t, cfgFile, cfg)
+	g := runGateway(t, "run", "-c", cfgFile, "--log-format", "json")
+	addr := strings.TrimPrefix(g.listening(t, "amqp.listen")["amqp.listen"], "amqp://")
+	pid := g.cmd.Process.Pid
 
 	// Warm up: one full client so the baseline includes the AMQP code paths.
 	if out, errOut, code := isthmus(t, "pub", "--url", "amqp://"+addr, "--address", "warm/up"); code != 0 {
 		t.Fatalf("warm-up pub: exit %d %s%s", code, out, errOut)
 	}
 	time.Sleep(300 * time.Millisecond)
-	before := rss()
+	before := vmRSS(t, pid)
 
 	// Sample VmRSS every 10ms for the peaks; peak is reset between phases.
 	var peak atomic.Int64
@@ -260,7 +186,7 @@ routes:
 		mu.Unlock()
 		return true
 	})
-	withSilent := rss()
+	withSilent := vmRSS(t, pid)
 	peakSilent := max(peak.Load(), withSilent)
 
 	// Phase 2, while those are held: 1,000 sockets send the AMQP header and a
@@ -306,7 +232,7 @@ routes:
 		}
 		return true
 	})
-	peakBad := max(peak.Load(), rss())
+	peakBad := max(peak.Load(), vmRSS(t, pid))
 	t.Logf("%d silent SASL sockets held (opened in %v); %d oversized frame headers refused with framing-error (in %v)",
 		held, tookSilent.Round(time.Millisecond), refused, tookBad.Round(time.Millisecond))
 
@@ -332,7 +258,7 @@ routes:
 	wg.Wait()
 	time.Sleep(time.Second)
 	stopSampler()
-	after := rss()
+	after := vmRSS(t, pid)
 	hwm, _ := procStatus(pid, "VmHWM")
 	first, last := time.Duration(earliest.Load()), time.Duration(latest.Load())
 	t.Logf("silent sockets closed by the server between %v and %v after the first was opened (connect_timeout %v)",
@@ -363,8 +289,9 @@ routes:
 	}
 
 	// Still alive and serving a real client.
-	if err := cmd.Process.Signal(syscall.Signal(0)); err != nil {
-		t.Fatalf("gateway process gone after the flood: %v; log tail %v", err, logTail.lines)
+	if err := g.cmd.Process.Signal(syscall.Signal(0)); err != nil {
+		log := g.log()
+		t.Fatalf("gateway process gone after the flood: %v; log tail %v", err, log[max(len(log)-20, 0):])
 	}
 	out, errOut, code := isthmus(t, "pub", "--url", "amqp://"+addr, "--address", "after/flood", "--message", "still here")
 	if code != 0 || out != "1 after/flood accepted\n" {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"io"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -42,17 +44,244 @@ func TestMain(m *testing.M) {
 
 func isthmus(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return runBinary(t, nil, args...)
+}
+
+// runBinary runs the built binary to completion with stdin (nil: none) and
+// returns what it printed and its exit code.
+func runBinary(t *testing.T, stdin io.Reader, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), "ISTHMUS_CONFIG=")
+	cmd.Stdin = stdin
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
-	if ee, ok := err.(*exec.ExitError); ok {
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
 		code = ee.ExitCode()
-	} else if err != nil {
+	case err != nil:
 		t.Fatalf("run %v: %v", args, err)
 	}
 	return o.String(), e.String(), code
+}
+
+// localRoutes are local mode's transparent routes (config/default.yaml,
+// docs/mapping.md).
+const localRoutes = `routes:
+  - name: default-mqtt-to-amqp
+    from: {mqtt: "#"}
+    to: {amqp: "{topic}"}
+  - name: default-amqp-to-mqtt
+    from: {amqp: "#", queues: false}
+    to: {mqtt: "{address}"}
+`
+
+// writeFile replaces a file in one rename, so that the gateway never reads
+// it half-written.
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// gatewayProc is the binary running as a gateway, its log collected line by
+// line.
+type gatewayProc struct {
+	cmd *exec.Cmd
+
+	mu      sync.Mutex
+	lines   []string      // every log line, raw
+	changed chan struct{} // closed and replaced on each line
+	done    chan struct{} // the log is at EOF and the process waited for
+	waitErr error         // what Wait returned, once done is closed
+}
+
+// runGateway starts the binary with args (which make it run a gateway and
+// log JSON to stderr). At cleanup it is stopped with SIGTERM, and killed
+// if it is still running 5s later.
+func runGateway(t *testing.T, args ...string) *gatewayProc {
+	t.Helper()
+	g := &gatewayProc{cmd: exec.Command(binary, args...), changed: make(chan struct{}), done: make(chan struct{})}
+	g.cmd.Env = append(os.Environ(), "ISTHMUS_CONFIG=")
+	stderr, err := g.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		// A Reader, not a Scanner: mochi's packet dumps can exceed a
+		// Scanner's line limit, and a reader that stops would block the
+		// gateway on a full pipe.
+		r := bufio.NewReader(stderr)
+		for {
+			line, err := r.ReadString('\n')
+			if line != "" {
+				g.mu.Lock()
+				g.lines = append(g.lines, strings.TrimRight(line, "\n"))
+				close(g.changed)
+				g.changed = make(chan struct{})
+				g.mu.Unlock()
+			}
+			if err != nil {
+				break
+			}
+		}
+		g.waitErr = g.cmd.Wait()
+		close(g.done)
+	}()
+	t.Cleanup(func() {
+		g.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-g.done:
+		case <-time.After(5 * time.Second):
+			g.cmd.Process.Kill()
+			<-g.done
+			t.Error("gateway did not stop within 5s of SIGTERM")
+		}
+	})
+	return g
+}
+
+// mark is the number of log lines so far, for waitLog to start after.
+func (g *gatewayProc) mark() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.lines)
+}
+
+// log is the whole log so far.
+func (g *gatewayProc) log() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]string(nil), g.lines...)
+}
+
+// waitLog waits for a JSON log line from index from on that match accepts.
+func (g *gatewayProc) waitLog(t *testing.T, from int, timeout time.Duration, match func(logLine) bool) logLine {
+	t.Helper()
+	deadline := time.After(timeout)
+	for i := from; ; {
+		g.mu.Lock()
+		lines, changed := g.lines[i:], g.changed
+		g.mu.Unlock()
+		for _, raw := range lines {
+			i++
+			var l logLine
+			if json.Unmarshal([]byte(raw), &l) == nil && match(l) {
+				return l
+			}
+		}
+		select {
+		case <-changed:
+		case <-g.done:
+			if g.mark() == i {
+				t.Fatalf("gateway ended before the expected log line; log:\n%s", strings.Join(g.log(), "\n"))
+			}
+		case <-deadline:
+			t.Fatalf("expected log line not seen in %v; log since:\n%s", timeout, strings.Join(g.log()[from:], "\n"))
+		}
+	}
+}
+
+// msgIs matches the log lines whose msg is msg.
+func msgIs(msg string) func(logLine) bool {
+	return func(l logLine) bool { return l["msg"] == msg }
+}
+
+// listening waits for the "listening" line of each named listener and
+// returns their URLs by name.
+func (g *gatewayProc) listening(t *testing.T, names ...string) map[string]string {
+	t.Helper()
+	urls := map[string]string{}
+	for _, name := range names {
+		l := g.waitLog(t, 0, 10*time.Second, func(l logLine) bool { return l["msg"] == "listening" && l["listener"] == name })
+		urls[name], _ = l["url"].(string)
+	}
+	return urls
+}
+
+// exited waits for the process to end by itself and returns what Wait said.
+func (g *gatewayProc) exited(t *testing.T, within time.Duration) error {
+	t.Helper()
+	select {
+	case <-g.done:
+		return g.waitErr
+	case <-time.After(within):
+		t.Fatalf("gateway still running %v later", within)
+		return nil
+	}
+}
+
+// mqttConnect is an MQTT CONNECT of version (4 = 3.1.1, or 5) with a clean
+// session, keep-alive in seconds, and a user name and password unless user
+// is "".
+func mqttConnect(version byte, clientID string, keepAlive uint16, user, pass string) []byte {
+	flags := byte(0x02)
+	if user != "" {
+		flags |= 0xC0
+	}
+	body := append(mqttString("MQTT"), version, flags, byte(keepAlive>>8), byte(keepAlive))
+	if version == 5 {
+		body = append(body, 0) // no properties
+	}
+	body = append(body, mqttString(clientID)...)
+	if user != "" {
+		body = append(body, mqttString(user)...)
+		body = append(body, mqttString(pass)...)
+	}
+	return append([]byte{0x10, byte(len(body))}, body...)
+}
+
+func mqttString(s string) []byte { return append([]byte{byte(len(s) >> 8), byte(len(s))}, s...) }
+
+// mqttDial connects to addr and sends connect; it fails t unless a CONNACK
+// accepts it. The connection keeps a read deadline 5s after the CONNECT.
+func mqttDial(t *testing.T, addr string, connect []byte) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write(connect)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	head := make([]byte, 2)
+	if _, err := io.ReadFull(c, head); err != nil || head[0] != 0x20 || head[1] >= 0x80 {
+		c.Close()
+		t.Fatalf("CONNACK header % x %v", head, err)
+	}
+	rest := make([]byte, head[1])
+	if _, err := io.ReadFull(c, rest); err != nil || len(rest) < 2 || rest[1] != 0 {
+		c.Close()
+		t.Fatalf("CONNACK % x % x %v", head, rest, err)
+	}
+	return c
+}
+
+// matchGolden fails t unless got is what the golden file holds; with update
+// (the flag -flagName) it writes got to the file first.
+func matchGolden(t *testing.T, golden, got string, update bool, flagName string) {
+	t.Helper()
+	if update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with -%s)", err, flagName)
+	}
+	if got != string(want) {
+		t.Fatalf("output differs from %s:\n--- got\n%s--- want\n%s", golden, got, want)
+	}
 }
 
 func TestVersion(t *testing.T) {
@@ -96,17 +325,7 @@ func TestCheckGolden(t *testing.T) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			stdout, stderr, code := isthmus(t, "check", "-c", f)
 			got := stdout + stderr
-			golden := strings.TrimSuffix(f, ".yaml") + ".golden"
-			if *update {
-				os.WriteFile(golden, []byte(got), 0o644)
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update)", err)
-			}
-			if got != string(want) {
-				t.Fatalf("output differs from %s:\n--- got\n%s--- want\n%s", golden, got, want)
-			}
+			matchGolden(t, strings.TrimSuffix(f, ".yaml")+".golden", got, *update, "update")
 			wantCode := 1
 			if strings.HasPrefix(filepath.Base(f), "ok") {
 				wantCode = 0
@@ -128,85 +347,40 @@ func TestRunReloadShutdown(t *testing.T) {
 	dir := t.TempDir()
 	cfgFile := filepath.Join(dir, "isthmus.yaml")
 	good := "gateway: {shutdown_timeout: 3s}\nauth: {anonymous: true}\nmqtt: {listen: \"127.0.0.1:0\"}\nhttp: {listen: \"127.0.0.1:0\"}\nadmin: {listen: \"127.0.0.1:0\"}\n"
-	os.WriteFile(cfgFile, []byte(good), 0o644)
+	writeFile(t, cfgFile, good)
 
-	cmd := exec.Command(binary, "run", "-c", cfgFile, "--log-format", "json")
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	lines := make(chan logLine, 100)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			var l logLine
-			if json.Unmarshal(sc.Bytes(), &l) == nil {
-				lines <- l
-			} else {
-				t.Logf("non-JSON log line: %s", sc.Text())
-			}
-		}
-		close(lines)
-	}()
-	next := func(msg string) logLine {
-		t.Helper()
-		timeout := time.After(10 * time.Second)
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatalf("process ended before logging %q", msg)
-				}
-				if l["msg"] == msg {
-					return l
-				}
-			case <-timeout:
-				t.Fatalf("no %q log line in 10s", msg)
-			}
-		}
-	}
-	urls := map[string]string{}
-	for i := 0; i < 3; i++ {
-		l := next("listening")
-		urls[l["listener"].(string)] = l["url"].(string)
-	}
+	g := runGateway(t, "run", "-c", cfgFile, "--log-format", "json")
+	urls := g.listening(t, "mqtt.listen", "http.listen", "admin.listen")
 	mqttAddr := strings.TrimPrefix(urls["mqtt.listen"], "mqtt://")
 	if !strings.HasPrefix(urls["http.listen"], "ws://127.0.0.1:") || !strings.HasSuffix(urls["http.listen"], "/mqtt") || !strings.HasPrefix(urls["admin.listen"], "http://127.0.0.1:") {
 		t.Fatalf("startup lines: %v", urls)
 	}
 
 	// An MQTT 5 client stays connected across reloads.
-	c, err := net.Dial("tcp", mqttAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Write([]byte{0x10, 0x10, 0, 4, 'M', 'Q', 'T', 'T', 5, 0x02, 0, 60, 0, 0, 3, 'c', 'l', 'i'})
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	ack := make([]byte, 2)
-	if _, err := io.ReadFull(c, ack); err != nil || ack[0] != 0x20 {
-		t.Fatalf("CONNACK: %x %v", ack, err)
-	}
-	io.ReadFull(c, make([]byte, ack[1]))
+	c := mqttDial(t, mqttAddr, mqttConnect(5, "cli", 60, "", ""))
+	defer c.Close()
 
-	os.WriteFile(cfgFile, []byte(strings.Replace(good, `mqtt: {listen: "127.0.0.1:0"}`, `mqtt: {listen: "127.0.0.1:0", max_conections: 5}`, 1)), 0o644)
-	cmd.Process.Signal(syscall.SIGHUP)
-	if l := next("config reload refused; keeping the running config"); !strings.Contains(l["problem"].(string), "max_conections") {
+	writeFile(t, cfgFile, strings.Replace(good, `mqtt: {listen: "127.0.0.1:0"}`, `mqtt: {listen: "127.0.0.1:0", max_conections: 5}`, 1))
+	from := g.mark()
+	g.cmd.Process.Signal(syscall.SIGHUP)
+	if l := g.waitLog(t, from, 10*time.Second, msgIs("config reload refused; keeping the running config")); !strings.Contains(l["problem"].(string), "max_conections") {
 		t.Fatalf("reload error does not name the key: %v", l)
 	}
-	os.WriteFile(cfgFile, []byte(strings.Replace(good, "3s", "4s", 1)), 0o644)
-	cmd.Process.Signal(syscall.SIGHUP)
-	next("config reloaded")
+	writeFile(t, cfgFile, strings.Replace(good, "3s", "4s", 1))
+	from = g.mark()
+	g.cmd.Process.Signal(syscall.SIGHUP)
+	g.waitLog(t, from, 10*time.Second, msgIs("config reloaded"))
 
 	start := time.Now()
-	cmd.Process.Signal(syscall.SIGTERM)
+	from = g.mark()
+	g.cmd.Process.Signal(syscall.SIGTERM)
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	disc, _ := io.ReadAll(c)
 	if len(disc) < 3 || disc[0] != 0xE0 || disc[2] != 0x8B {
 		t.Fatalf("client got %x at shutdown, want DISCONNECT 0x8B", disc)
 	}
-	next("stopped")
-	if err := cmd.Wait(); err != nil {
+	g.waitLog(t, from, 10*time.Second, msgIs("stopped"))
+	if err := g.exited(t, 10*time.Second); err != nil {
 		t.Fatalf("exit after SIGTERM: %v", err)
 	}
 	if took := time.Since(start); took > 4*time.Second {

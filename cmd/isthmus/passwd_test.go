@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -18,20 +15,7 @@ import (
 // standard input (a pipe, not a terminal: the scripted path of SPEC §2).
 func runPasswd(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"passwd"}, args...)...)
-	cmd.Env = append(os.Environ(), "ISTHMUS_CONFIG=")
-	cmd.Stdin = strings.NewReader(stdin)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("run passwd %v: %v", args, err)
-	}
-	return o.String(), e.String(), code
+	return runBinary(t, strings.NewReader(stdin), append([]string{"passwd"}, args...)...)
 }
 
 // passwdHashLine checks that stdout is exactly one bcrypt hash and a newline, and

@@ -6,11 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -26,74 +24,21 @@ type gatewayURLs struct {
 func startGateway(t *testing.T) gatewayURLs {
 	t.Helper()
 	dir := t.TempDir()
-	cfg := fmt.Sprintf(`gateway: {shutdown_timeout: 2s, data_dir: %q}
+	cfgFile := filepath.Join(dir, "isthmus.yaml")
+	writeFile(t, cfgFile, fmt.Sprintf(`gateway: {shutdown_timeout: 2s, data_dir: %q}
 auth: {anonymous: true}
 amqp: {listen: "127.0.0.1:0"}
 mqtt: {listen: "127.0.0.1:0"}
 http: {listen: "127.0.0.1:0"}
 admin: {listen: ""}
-routes:
-  - name: default-mqtt-to-amqp
-    from: {mqtt: "#"}
-    to: {amqp: "{topic}"}
-  - name: default-amqp-to-mqtt
-    from: {amqp: "#", queues: false}
-    to: {mqtt: "{address}"}
-`, filepath.Join(dir, "data"))
-	cfgFile := filepath.Join(dir, "isthmus.yaml")
-	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
+`, filepath.Join(dir, "data"))+localRoutes)
+	urls := runGateway(t, "run", "-c", cfgFile, "--log-format", "json").listening(t, "mqtt.listen", "amqp.listen", "http.listen", "http.amqp_path")
+	g := gatewayURLs{mqtt: urls["mqtt.listen"], amqp: urls["amqp.listen"], wsMQTT: urls["http.listen"], wsAMQP: urls["http.amqp_path"]}
+	if !strings.HasPrefix(g.mqtt, "mqtt://") || !strings.HasPrefix(g.amqp, "amqp://") ||
+		!strings.HasSuffix(g.wsMQTT, "/mqtt") || !strings.HasSuffix(g.wsAMQP, "/amqp") {
+		t.Fatalf("listening lines: %v", urls)
 	}
-	cmd := exec.Command(binary, "run", "-c", cfgFile, "--log-format", "json")
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ended := make(chan struct{})
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-ended:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-ended
-			t.Error("gateway did not stop within 5s of SIGTERM")
-		}
-	})
-	found := make(chan map[string]string, 1)
-	go func() {
-		defer close(ended)
-		defer cmd.Wait()
-		urls := map[string]string{}
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			var l logLine
-			if json.Unmarshal(sc.Bytes(), &l) != nil || l["msg"] != "listening" || urls == nil {
-				continue
-			}
-			name, _ := l["listener"].(string)
-			url, _ := l["url"].(string)
-			urls[name] = url
-			if len(urls) == 4 {
-				found <- urls
-				urls = nil // keep draining the log so the gateway never blocks on it
-			}
-		}
-	}()
-	select {
-	case urls := <-found:
-		g := gatewayURLs{mqtt: urls["mqtt.listen"], amqp: urls["amqp.listen"], wsMQTT: urls["http.listen"], wsAMQP: urls["http.amqp_path"]}
-		if !strings.HasPrefix(g.mqtt, "mqtt://") || !strings.HasPrefix(g.amqp, "amqp://") ||
-			!strings.HasSuffix(g.wsMQTT, "/mqtt") || !strings.HasSuffix(g.wsAMQP, "/amqp") {
-			t.Fatalf("listening lines: %v", urls)
-		}
-		return g
-	case <-ended:
-		t.Fatal("gateway ended before listening")
-	case <-time.After(10 * time.Second):
-		t.Fatal("gateway logged no four listening lines in 10s")
-	}
-	panic("unreachable")
+	return g
 }
 
 // subProc is a running `isthmus sub`.

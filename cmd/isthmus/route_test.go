@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,17 +32,7 @@ func TestRouteGolden(t *testing.T) {
 			if c.code != 0 {
 				got = strings.SplitN(stderr, "\n", 2)[0] + "\n"
 			}
-			golden := filepath.Join("testdata", "route", c.name+".golden")
-			if *update {
-				os.WriteFile(golden, []byte(got), 0o644)
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update)", err)
-			}
-			if got != string(want) {
-				t.Fatalf("output differs from %s:\n--- got\n%s--- want\n%s", golden, got, want)
-			}
+			matchGolden(t, filepath.Join("testdata", "route", c.name+".golden"), got, *update, "update")
 		})
 	}
 }

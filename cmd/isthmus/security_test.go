@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -81,31 +80,15 @@ func secDevicesYAML(t *testing.T, devs []secDevice, tail string) (text string, h
 	return b.String(), hashList
 }
 
-// writeAtomic replaces a file in one rename, so that the gateway's poller
-// never reads it half-written.
-func secWriteAtomic(t *testing.T, path, content string) {
-	t.Helper()
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // secGateway is the binary running on a config with a devices file.
 type secGateway struct {
-	cmd              *exec.Cmd
-	cfgFile, devFile string
-	mqttPort         string // of mqtt.listen, for mosquitto's -p
-	amqpAddr         string // host:port of amqp.listen
+	*gatewayProc
+	devFile  string
+	mqttPort string // of mqtt.listen, for mosquitto's -p
+	amqpAddr string // host:port of amqp.listen
 
-	mu      sync.Mutex
-	secrets []string      // searched for in the log at cleanup
-	lines   []string      // every log line, raw
-	changed chan struct{} // closed and replaced on each line
-	done    chan struct{} // the log is at EOF and the process waited for
+	secretsMu sync.Mutex
+	secrets   []string // searched for in the log at cleanup
 }
 
 // startSecGateway starts the binary with the devices file text, auth.anonymous
@@ -115,75 +98,28 @@ type secGateway struct {
 func startSecGateway(t *testing.T, devicesText string, anonymous bool, amqpExtra string, secrets []string) *secGateway {
 	t.Helper()
 	dir := t.TempDir()
-	g := &secGateway{cfgFile: filepath.Join(dir, "isthmus.yaml"), devFile: filepath.Join(dir, "devices.yaml"),
-		changed: make(chan struct{}), done: make(chan struct{}), secrets: secrets}
-	secWriteAtomic(t, g.devFile, devicesText)
-	cfg := fmt.Sprintf(`gateway: {shutdown_timeout: 2s, data_dir: %q}
+	g := &secGateway{devFile: filepath.Join(dir, "devices.yaml"), secrets: secrets}
+	writeFile(t, g.devFile, devicesText)
+	cfgFile := filepath.Join(dir, "isthmus.yaml")
+	writeFile(t, cfgFile, fmt.Sprintf(`gateway: {shutdown_timeout: 2s, data_dir: %q}
 auth: {anonymous: %v, devices_file: devices.yaml}
 mqtt: {listen: "127.0.0.1:0"}
 amqp: {listen: "127.0.0.1:0"%s}
 admin: {listen: ""}
-routes:
-  - name: default-mqtt-to-amqp
-    from: {mqtt: "#"}
-    to: {amqp: "{topic}"}
-  - name: default-amqp-to-mqtt
-    from: {amqp: "#", queues: false}
-    to: {mqtt: "{address}"}
-`, filepath.Join(dir, "data"), anonymous, amqpExtra)
-	if err := os.WriteFile(g.cfgFile, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	g.cmd = exec.Command(binary, "run", "-c", g.cfgFile, "--log-format", "json", "--log-level", "debug")
-	g.cmd.Env = append(os.Environ(), "ISTHMUS_CONFIG=")
-	stderr, _ := g.cmd.StderrPipe()
-	if err := g.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		// A Reader, not a Scanner: mochi's packet dumps can exceed a
-		// Scanner's line limit, and a reader that stops would block the
-		// gateway on a full pipe.
-		r := bufio.NewReader(stderr)
-		for {
-			line, err := r.ReadString('\n')
-			if line != "" {
-				g.mu.Lock()
-				g.lines = append(g.lines, strings.TrimRight(line, "\n"))
-				close(g.changed)
-				g.changed = make(chan struct{})
-				g.mu.Unlock()
-			}
-			if err != nil {
-				break
-			}
-		}
-		g.cmd.Wait()
-		close(g.done)
-	}()
+`, filepath.Join(dir, "data"), anonymous, amqpExtra)+localRoutes)
+	// Registered before runGateway's cleanup, so run after it: once the
+	// gateway has stopped and its whole log is in.
 	t.Cleanup(func() {
-		g.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-g.done:
-		case <-time.After(5 * time.Second):
-			g.cmd.Process.Kill()
-			<-g.done
-			t.Error("gateway did not stop within 5s of SIGTERM")
+		if g.gatewayProc == nil {
+			return
 		}
-		g.mu.Lock()
+		g.secretsMu.Lock()
 		secrets := g.secrets
-		g.mu.Unlock()
+		g.secretsMu.Unlock()
 		g.checkNoSecrets(t, secrets)
 	})
-	urls := map[string]string{}
-	for len(urls) < 2 {
-		l := g.waitLog(t, 0, 10*time.Second, func(l logLine) bool {
-			name, _ := l["listener"].(string)
-			return l["msg"] == "listening" && urls[name] == ""
-		})
-		name, _ := l["listener"].(string)
-		urls[name], _ = l["url"].(string)
-	}
+	g.gatewayProc = runGateway(t, "run", "-c", cfgFile, "--log-format", "json", "--log-level", "debug")
+	urls := g.listening(t, "amqp.listen", "mqtt.listen")
 	var ok bool
 	if g.amqpAddr, ok = strings.CutPrefix(urls["amqp.listen"], "amqp://"); !ok {
 		t.Fatalf("listening lines: %v", urls)
@@ -198,50 +134,9 @@ routes:
 
 // addSecrets adds strings the log may not hold.
 func (g *secGateway) addSecrets(s ...string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
+	g.secretsMu.Lock()
+	defer g.secretsMu.Unlock()
 	g.secrets = append(g.secrets, s...)
-}
-
-// mark is the number of log lines so far, for waitLog to start after.
-func (g *secGateway) mark() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return len(g.lines)
-}
-
-// log is the whole log so far.
-func (g *secGateway) log() []string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return append([]string(nil), g.lines...)
-}
-
-// waitLog waits for a JSON log line from index from on that match accepts.
-func (g *secGateway) waitLog(t *testing.T, from int, timeout time.Duration, match func(logLine) bool) logLine {
-	t.Helper()
-	deadline := time.After(timeout)
-	for i := from; ; {
-		g.mu.Lock()
-		lines, changed := g.lines[i:], g.changed
-		g.mu.Unlock()
-		for _, raw := range lines {
-			i++
-			var l logLine
-			if json.Unmarshal([]byte(raw), &l) == nil && match(l) {
-				return l
-			}
-		}
-		select {
-		case <-changed:
-		case <-g.done:
-			if g.mark() == i {
-				t.Fatalf("gateway ended before the expected log line; log:\n%s", strings.Join(g.log(), "\n"))
-			}
-		case <-deadline:
-			t.Fatalf("expected log line not seen in %v; log since:\n%s", timeout, strings.Join(g.log()[from:], "\n"))
-		}
-	}
 }
 
 // checkNoSecrets fails t if a log line holds a secret as written, in
@@ -348,19 +243,7 @@ func TestSecurityCheckDevicesFile(t *testing.T) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			stdout, stderr, code := isthmus(t, "check", "-c", f)
 			got := stdout + stderr
-			golden := strings.TrimSuffix(f, ".yaml") + ".golden"
-			if *updateSecurity {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update-security)", err)
-			}
-			if got != string(want) {
-				t.Fatalf("output differs from %s:\n--- got\n%s--- want\n%s", golden, got, want)
-			}
+			matchGolden(t, strings.TrimSuffix(f, ".yaml")+".golden", got, *updateSecurity, "update-security")
 			ok := strings.HasPrefix(filepath.Base(f), "check_ok")
 			switch {
 			case ok && (code != 0 || stderr != ""):
@@ -551,7 +434,7 @@ func TestSecurityMQTT(t *testing.T) {
 		}
 		const payload = "refused-payload-3c9d1e"
 		from := g.mark()
-		c := secRawConnect(t, "127.0.0.1:"+g.mqttPort, 4, "raw-311", "sensor-1", pwSensor1)
+		c := mqttDial(t, "127.0.0.1:"+g.mqttPort, mqttConnect(4, "raw-311", 30, "sensor-1", pwSensor1))
 		defer c.Close()
 		pub := append(mqttString("devices/sensor-2/cmd"), 0, 1)
 		pub = append(pub, payload...)
@@ -578,8 +461,8 @@ func TestSecurityMQTT(t *testing.T) {
 		// [MQTT-3.1.0-2]: the connection closes, and the password it carries
 		// is not logged (the cleanup searches the log for pwSensor2).
 		for _, version := range []byte{4, 5} {
-			c := secRawConnect(t, "127.0.0.1:"+g.mqttPort, version, fmt.Sprintf("raw-twice-%d", version), "sensor-1", pwSensor1)
-			c.Write(secConnectPacket(version, "raw-twice", "sensor-2", pwSensor2))
+			c := mqttDial(t, "127.0.0.1:"+g.mqttPort, mqttConnect(version, fmt.Sprintf("raw-twice-%d", version), 30, "sensor-1", pwSensor1))
+			c.Write(mqttConnect(version, "raw-twice", 30, "sensor-2", pwSensor2))
 			got, err := io.ReadAll(c)
 			c.Close()
 			if err != nil {
@@ -591,42 +474,6 @@ func TestSecurityMQTT(t *testing.T) {
 			}
 		}
 	})
-}
-
-func mqttString(s string) []byte { return append([]byte{byte(len(s) >> 8), byte(len(s))}, s...) }
-
-// secConnectPacket is an MQTT CONNECT (version 4 = 3.1.1, or 5) with user
-// name and password, clean session, keep-alive 30 s.
-func secConnectPacket(version byte, clientID, user, pass string) []byte {
-	body := append(mqttString("MQTT"), version, 0xC2, 0, 30)
-	if version == 5 {
-		body = append(body, 0) // no properties
-	}
-	body = append(body, mqttString(clientID)...)
-	body = append(body, mqttString(user)...)
-	body = append(body, mqttString(pass)...)
-	return append([]byte{0x10, byte(len(body))}, body...)
-}
-
-// secRawConnect connects an MQTT client of version 4 or 5 and returns the
-// connection after a successful CONNACK, with a 5 s read deadline.
-func secRawConnect(t *testing.T, addr string, version byte, clientID, user, pass string) net.Conn {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Write(secConnectPacket(version, clientID, user, pass))
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	head := make([]byte, 2)
-	if _, err := io.ReadFull(c, head); err != nil || head[0] != 0x20 || head[1] >= 0x80 {
-		t.Fatalf("CONNACK header % x %v", head, err)
-	}
-	rest := make([]byte, head[1])
-	if _, err := io.ReadFull(c, rest); err != nil || len(rest) < 2 || rest[1] != 0 {
-		t.Fatalf("CONNACK % x % x %v", head, rest, err)
-	}
-	return c
 }
 
 // TestSecurityAMQP: Qpid Proton with SASL PLAIN on a plaintext listener
@@ -688,13 +535,12 @@ func TestSecurityAMQP(t *testing.T) {
 		} {
 			evs, err := peer.RunProtonClient(t, append(tc.args, "send", "--address", "devices/sensor-1/x", "--count", "1", "--timeout", "10")...)
 			s := peer.Summary(evs)
-			errs, _ := s["errors"].([]any)
 			mech := "PLAIN"
 			if tc.name == "no credentials" {
 				mech = "none" // anonymous access is off: ANONYMOUS is not offered
 			}
 			want := map[string]any{"event": "error", "on": "transport", "condition": "amqp:unauthorized-access", "description": "Authentication failed [mech=" + mech + "]"}
-			if err == nil || len(errs) != 1 || fmt.Sprint(errs[0]) != fmt.Sprint(want) || len(peer.Filter(evs, "connected")) != 0 || s["sent"] != 0.0 {
+			if err == nil || !onlyError(s, want) || len(peer.Filter(evs, "connected")) != 0 || s["sent"] != 0.0 {
 				t.Errorf("%s: %v\nsummary %v\nwant one error %v and no connection", tc.name, err, s, want)
 			}
 		}
@@ -709,9 +555,8 @@ func TestSecurityAMQP(t *testing.T) {
 		} {
 			evs, err := peer.RunProtonClient(t, tc.mode, "--url", url("sensor-1", pwSensor1), "--address", tc.address, "--count", "1", "--timeout", "10")
 			s := peer.Summary(evs)
-			errs, _ := s["errors"].([]any)
 			want := map[string]any{"event": "error", "on": "link", "condition": "amqp:unauthorized-access", "description": tc.description}
-			if err == nil || len(errs) != 1 || fmt.Sprint(errs[0]) != fmt.Sprint(want) || s["sent"] != 0.0 || s["received"] != 0.0 {
+			if err == nil || !onlyError(s, want) || s["sent"] != 0.0 || s["received"] != 0.0 {
 				t.Errorf("%s %s: %v\nsummary %v\nwant the link refused with %v", tc.mode, tc.address, err, s, want)
 			}
 			// The refusal is at attach: the connection was authenticated.
@@ -720,6 +565,13 @@ func TestSecurityAMQP(t *testing.T) {
 			}
 		}
 	})
+}
+
+// onlyError reports whether the summary s of a Proton client run holds one
+// error, want.
+func onlyError(s map[string]any, want map[string]any) bool {
+	errs, _ := s["errors"].([]any)
+	return len(errs) == 1 && fmt.Sprint(errs[0]) == fmt.Sprint(want)
 }
 
 // TestSecurityAMQPPlainNeedsTLS: without amqp.plain_without_tls, a plaintext
@@ -734,9 +586,8 @@ func TestSecurityAMQPPlainNeedsTLS(t *testing.T) {
 		evs, err := peer.RunProtonClient(t, "send", "--url", "amqp://"+g.amqpAddr, "--user", "sensor-1", "--password", pwSensor1,
 			"--mechs", "PLAIN", "--address", "devices/sensor-1/x", "--count", "1", "--timeout", "10")
 		s := peer.Summary(evs)
-		errs, _ := s["errors"].([]any)
 		want := map[string]any{"event": "error", "on": "transport", "condition": "amqp:unauthorized-access", "description": "Authentication failed [mech=none]"}
-		if err == nil || len(errs) != 1 || fmt.Sprint(errs[0]) != fmt.Sprint(want) || len(peer.Filter(evs, "connected")) != 0 {
+		if err == nil || !onlyError(s, want) || len(peer.Filter(evs, "connected")) != 0 {
 			t.Errorf("PLAIN only: %v\nsummary %v\nwant %v", err, s, want)
 		}
 		// Proton with credentials in the URL but no --mechs falls back to
@@ -744,10 +595,9 @@ func TestSecurityAMQPPlainNeedsTLS(t *testing.T) {
 		evs, err = peer.RunProtonClient(t, "send", "--url", fmt.Sprintf("amqp://sensor-1:%s@%s", pwSensor1, g.amqpAddr),
 			"--address", "devices/sensor-1/x", "--count", "1", "--timeout", "10")
 		s = peer.Summary(evs)
-		errs, _ = s["errors"].([]any)
 		want = map[string]any{"event": "error", "on": "link", "condition": "amqp:unauthorized-access",
 			"description": `sending to "devices/sensor-1/x" is not allowed for this identity (devices file ACL)`}
-		if err == nil || len(errs) != 1 || fmt.Sprint(errs[0]) != fmt.Sprint(want) {
+		if err == nil || !onlyError(s, want) {
 			t.Errorf("fallback to ANONYMOUS: %v\nsummary %v\nwant %v", err, s, want)
 		}
 		g.waitLog(t, 0, 5*time.Second, func(l logLine) bool {
@@ -803,7 +653,7 @@ func TestSecurityDevicesReload(t *testing.T) {
 	g.addSecrets(hashes2...)
 	from := g.mark()
 	start := time.Now()
-	secWriteAtomic(t, g.devFile, only2)
+	writeFile(t, g.devFile, only2)
 	select {
 	case <-sub1.Done():
 	case <-time.After(5 * time.Second):
@@ -815,13 +665,11 @@ func TestSecurityDevicesReload(t *testing.T) {
 	if !strings.HasSuffix(sub1.Stdout(), "\nReceived DISCONNECT (135)\n") {
 		t.Errorf("mosquitto_sub of sensor-1 did not end on DISCONNECT 0x87:\n%s", sub1.Output())
 	}
-	l := g.waitLog(t, from, 5*time.Second, func(l logLine) bool {
-		return l["msg"] == "device removed or changed in the devices file: disconnected"
-	})
+	l := g.waitLog(t, from, 5*time.Second, msgIs("device removed or changed in the devices file: disconnected"))
 	if l["device"] != "sensor-1" || l["connections"] != 1.0 {
 		t.Errorf("disconnect log line %v, want device sensor-1, connections 1", l)
 	}
-	l = g.waitLog(t, from, 5*time.Second, func(l logLine) bool { return l["msg"] == "devices file loaded" })
+	l = g.waitLog(t, from, 5*time.Second, msgIs("devices file loaded"))
 	if l["devices"] != 1.0 || l["disconnected"] != 1.0 {
 		t.Errorf("reload log line %v, want devices 1, disconnected 1", l)
 	}
@@ -849,17 +697,15 @@ func TestSecurityDevicesReload(t *testing.T) {
 	broken, hashes3 := secDevicesYAML(t, devs, "  - id: sensor-3\n    password: plaintext-not-a-hash\n")
 	g.addSecrets(append(hashes3, "plaintext-not-a-hash")...)
 	from = g.mark()
-	secWriteAtomic(t, g.devFile, broken)
+	writeFile(t, g.devFile, broken)
 	if err := g.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	l = g.waitLog(t, from, 5*time.Second, func(l logLine) bool { return l["msg"] == "config reload refused; keeping the running config" })
+	l = g.waitLog(t, from, 5*time.Second, msgIs("config reload refused; keeping the running config"))
 	if e, _ := l["error"].(string); !strings.Contains(e, "devices[2].password: a plaintext password is refused") {
 		t.Errorf("SIGHUP refusal %v does not name the problem", l)
 	}
-	l = g.waitLog(t, from, 5*time.Second, func(l logLine) bool {
-		return l["msg"] == "devices file not reloaded; the previous one stays in force"
-	})
+	l = g.waitLog(t, from, 5*time.Second, msgIs("devices file not reloaded; the previous one stays in force"))
 	if l["level"] != "ERROR" || l["file"] != g.devFile {
 		t.Errorf("devices refusal log line %v", l)
 	}
@@ -867,11 +713,11 @@ func TestSecurityDevicesReload(t *testing.T) {
 
 	// 3. SIGHUP with a good file: sensor-1 is back.
 	from = g.mark()
-	secWriteAtomic(t, g.devFile, text)
+	writeFile(t, g.devFile, text)
 	if err := g.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	g.waitLog(t, from, 5*time.Second, func(l logLine) bool { return l["msg"] == "config reloaded" })
+	g.waitLog(t, from, 5*time.Second, msgIs("config reloaded"))
 	g.waitLog(t, from, 5*time.Second, func(l logLine) bool { return l["msg"] == "devices file loaded" && l["devices"] == 2.0 })
 	if _, errOut, code := g.mosquitto(t, "mosquitto_pub", append(s1, "-V", "mqttv5", "-q", "1", "-t", "devices/sensor-1/x", "-m", "back")...); code != 0 {
 		t.Errorf("sensor-1 after it was added back: exit %d %q", code, errOut)
@@ -883,7 +729,7 @@ func TestSecurityDevicesReload(t *testing.T) {
 	disabled[1].extra = "    enabled: false\n"
 	off, _ := secDevicesYAML(t, disabled, "")
 	from = g.mark()
-	secWriteAtomic(t, g.devFile, off)
+	writeFile(t, g.devFile, off)
 	select {
 	case <-sub2.Done():
 	case <-time.After(5 * time.Second):
@@ -892,9 +738,7 @@ func TestSecurityDevicesReload(t *testing.T) {
 	if !strings.HasSuffix(sub2.Stdout(), "\nReceived DISCONNECT (135)\n") {
 		t.Errorf("mosquitto_sub of sensor-2 did not end on DISCONNECT 0x87:\n%s", sub2.Output())
 	}
-	l = g.waitLog(t, from, 5*time.Second, func(l logLine) bool {
-		return l["msg"] == "device removed or changed in the devices file: disconnected"
-	})
+	l = g.waitLog(t, from, 5*time.Second, msgIs("device removed or changed in the devices file: disconnected"))
 	if l["device"] != "sensor-2" || l["connections"] != 1.0 {
 		t.Errorf("disconnect log line %v, want device sensor-2, connections 1", l)
 	}
