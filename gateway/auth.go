@@ -285,20 +285,27 @@ func (s *Server) watchDevices(ctx context.Context, every time.Duration) {
 // reloadDevices loads the devices file again and applies it, keeping the old
 // registry when the file has errors.
 func (s *Server) reloadDevices(cfg *config.Config) error {
-	s.devMu.Lock()
-	defer s.devMu.Unlock()
 	reg, sum, err := loadDevices(cfg)
 	if err != nil {
+		s.devMu.Lock()
 		s.auth.sum = sum // do not retry the same broken content every tick
+		s.devMu.Unlock()
 		s.log.Error("devices file not reloaded; the previous one stays in force", "file", cfg.Auth.DevicesFile, "error", err)
 		s.reloadFailed.Inc()
 		return err
 	}
+	s.applyDevices(cfg, reg, sum)
+	return nil
+}
+
+// applyDevices installs a registry read from cfg's devices file.
+func (s *Server) applyDevices(cfg *config.Config, reg *devices.Registry, sum [sha256.Size]byte) {
+	s.devMu.Lock()
+	defer s.devMu.Unlock()
 	kicked := s.setDevices(reg, sum)
 	n := 0
 	if reg != nil {
 		n = len(reg.Devices())
 	}
 	s.log.Info("devices file loaded", "file", cfg.Auth.DevicesFile, "devices", n, "disconnected", len(kicked))
-	return nil
 }

@@ -10,6 +10,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/isthmus-iot/isthmus/amqp"
 	"github.com/isthmus-iot/isthmus/config"
+	"github.com/isthmus-iot/isthmus/devices"
 	"github.com/isthmus-iot/isthmus/mqtt"
 	"github.com/isthmus-iot/isthmus/ws"
 )
@@ -321,11 +323,32 @@ func (s *Server) newMQTTWS(cfg *config.Config) *ws.Handler {
 // keys that were not applied.
 func (s *Server) Reload(next *config.Config) ([]string, error) {
 	prev := s.cfg.Load()
-	if err := s.certs.load(next); err != nil {
+	// Everything that can fail is read and checked before anything changes,
+	// so a failed reload leaves the running state exactly as it was.
+	router, err := CompileRoutes(next)
+	if err != nil {
 		s.reloadFailed.Inc()
 		return nil, err
 	}
 	var restart []string
+	reloadDevices := (prev.Auth.DevicesFile == "") == (next.Auth.DevicesFile == "")
+	if !reloadDevices {
+		// AMQP offers PLAIN only with a devices file, decided at start.
+		restart = append(restart, "auth.devices_file")
+	}
+	var reg *devices.Registry
+	var sum [sha256.Size]byte
+	if reloadDevices && next.Auth.DevicesFile != "" {
+		if reg, sum, err = loadDevices(next); err != nil {
+			s.reloadFailed.Inc()
+			s.log.Error("devices file not reloaded; the previous one stays in force", "file", next.Auth.DevicesFile, "error", err)
+			return nil, err
+		}
+	}
+	if err := s.certs.load(next); err != nil {
+		s.reloadFailed.Inc()
+		return nil, err
+	}
 	if prev.MQTT != next.MQTT && !sameMQTTExceptTLSFiles(prev.MQTT, next.MQTT) {
 		restart = append(restart, "mqtt")
 	}
@@ -335,25 +358,17 @@ func (s *Server) Reload(next *config.Config) ([]string, error) {
 	if prev.Admin != next.Admin {
 		restart = append(restart, "admin")
 	}
-	router, err := CompileRoutes(next)
-	if err != nil {
-		s.reloadFailed.Inc()
-		return nil, err
-	}
 	if !sameAMQPExceptTLSFiles(prev.AMQP, next.AMQP) {
 		restart = append(restart, "amqp")
 	}
 	if prev.Limits != next.Limits {
 		restart = append(restart, "limits")
 	}
-	if (prev.Auth.DevicesFile == "") != (next.Auth.DevicesFile == "") {
-		// AMQP offers PLAIN only with a devices file, decided at start.
-		restart = append(restart, "auth.devices_file")
-	} else if err := s.reloadDevices(next); err != nil {
-		return nil, err
-	}
 	if prev.Auth.Anonymous != next.Auth.Anonymous && s.amqp != nil {
 		restart = append(restart, "auth.anonymous (AMQP; MQTT applies it now)")
+	}
+	if reloadDevices && next.Auth.DevicesFile != "" {
+		s.applyDevices(next, reg, sum)
 	}
 	s.auth.anonymous.Store(next.Auth.Anonymous)
 	s.cfg.Store(next)
