@@ -30,6 +30,7 @@ import (
 	"github.com/isthmus-iot/isthmus/amqp"
 	"github.com/isthmus-iot/isthmus/amqp/frames"
 	"github.com/isthmus-iot/isthmus/devices"
+	"github.com/isthmus-iot/isthmus/ws"
 )
 
 // Passwords of the test devices: distinctive strings, so that
@@ -1291,5 +1292,57 @@ func TestSecurityNoSecretsInLogs(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("log:\n%s", text)
+	}
+}
+
+// TestSecurityWSSCertificate: on wss with a client CA the client certificate
+// identifies the device for MQTT over WebSocket (no user name) and for AMQP
+// over WebSocket (SASL EXTERNAL), and PLAIN is offered there because the
+// WebSocket runs over TLS.
+func TestSecurityWSSCertificate(t *testing.T) {
+	p := newPKI(t)
+	path := secDevices(t, "", secDefaultDevs())
+	g := startGateway(t, secAuth(path, false)+bridgeYAML+
+		"http:\n  listen: 127.0.0.1:0\n  tls: "+p.tlsYAML(false, true)+"\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	// MQTT over wss, certificate only.
+	nc, err := ws.Dial(ctx, "wss://"+g.http+"/mqtt", []string{"mqtt"}, p.clientConf(t, "sensor-42"))
+	if err != nil {
+		t.Fatalf("wss dial /mqtt: %v", err)
+	}
+	c := v5(t, "", "wss-42", v5Opts{conn: nc})
+	if got := c.subscribe(t, 1, "devices/sensor-42/commands/#", "#"); !bytes.Equal(got, []byte{1, 0x87}) {
+		t.Errorf("sensor-42 over wss: SUBACK %x, want 01 87 (its own ACL)", got)
+	}
+
+	// AMQP over wss: EXTERNAL with the certificate, and PLAIN (TLS underneath).
+	for _, tc := range []struct {
+		name, cn string
+		sasl     goamqp.SASLType
+		want     string
+	}{
+		{"EXTERNAL", "sensor-42", goamqp.SASLTypeExternal(""), "sensor-42"},
+		{"PLAIN", "intruder-9", goamqp.SASLTypePlain("sensor-7", secPW7), "sensor-7"},
+	} {
+		nc, err := ws.Dial(ctx, "wss://"+g.http+"/amqp", []string{"amqp"}, p.clientConf(t, tc.cn))
+		if err != nil {
+			t.Fatalf("%s: wss dial /amqp: %v", tc.name, err)
+		}
+		conn, err := goamqp.NewConn(ctx, nc, &goamqp.ConnOptions{SASLType: tc.sasl})
+		if err != nil {
+			t.Fatalf("%s over wss: %v", tc.name, err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		found := false
+		for _, c := range secConnections(t, g) {
+			if c.Protocol == "amqp" && c.Identity == tc.want && c.Transport == "tls" {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s over wss: no AMQP connection with identity %s and transport tls in %+v", tc.name, tc.want, secConnections(t, g))
+		}
 	}
 }
