@@ -1335,14 +1335,14 @@ func TestSecurityWSSCertificate(t *testing.T) {
 			t.Fatalf("%s over wss: %v", tc.name, err)
 		}
 		t.Cleanup(func() { conn.Close() })
-		found := false
-		for _, c := range secConnections(t, g) {
-			if c.Protocol == "amqp" && c.Identity == tc.want && c.Transport == "tls" {
-				found = true
+		// The client may see the open before the gateway has listed the connection.
+		eventually(t, tc.name+" over wss: an AMQP connection with identity "+tc.want+" and transport tls", func() bool {
+			for _, c := range secConnections(t, g) {
+				if c.Protocol == "amqp" && c.Identity == tc.want && c.Transport == "tls" {
+					return true
+				}
 			}
-		}
-		if !found {
-			t.Errorf("%s over wss: no AMQP connection with identity %s and transport tls in %+v", tc.name, tc.want, secConnections(t, g))
-		}
+			return false
+		})
 	}
 }
