@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"runtime"
@@ -92,9 +93,9 @@ func loadDevices(cfg *config.Config) (*devices.Registry, [sha256.Size]byte, erro
 	if cfg.Auth.DevicesFile == "" {
 		return nil, [sha256.Size]byte{}, nil
 	}
-	data, err := os.ReadFile(cfg.Auth.DevicesFile)
+	data, err := readDevicesFile(cfg.Auth.DevicesFile)
 	if err != nil {
-		return nil, [sha256.Size]byte{}, fmt.Errorf("auth.devices_file: %w", err)
+		return nil, [sha256.Size]byte{}, cfg.At("auth.devices_file", err.Error())
 	}
 	sum := sha256.Sum256(data)
 	reg, err := devices.Parse(cfg.Auth.DevicesFile, data)
@@ -102,6 +103,18 @@ func loadDevices(cfg *config.Config) (*devices.Registry, [sha256.Size]byte, erro
 		return nil, sum, err
 	}
 	return reg, sum, nil
+}
+
+// readDevicesFile reads at most one byte more than a devices file may hold,
+// so that devices.Parse can refuse a larger one without this process reading
+// a mistyped /dev/zero to the end.
+func readDevicesFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, devices.MaxFileSize+1))
 }
 
 // Authenticate implements mqtt.Auth: a verified client certificate whose CN
@@ -269,7 +282,7 @@ func (s *Server) watchDevices(ctx context.Context, every time.Duration) {
 		if cfg.Auth.DevicesFile == "" {
 			continue
 		}
-		data, err := os.ReadFile(cfg.Auth.DevicesFile)
+		data, err := readDevicesFile(cfg.Auth.DevicesFile)
 		if err != nil {
 			continue
 		}

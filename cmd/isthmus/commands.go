@@ -38,9 +38,9 @@ func run(g *globals, stderr io.Writer) error {
 
 	gw, err := gateway.New(cfg, log, build)
 	if err != nil {
-		var errs config.Errors
-		var derrs devices.Errors
-		if errors.As(err, &errs) || errors.As(err, &derrs) {
+		var errs config.Errors // devices.Errors too: one type
+		var one *config.Error
+		if errors.As(err, &errs) || errors.As(err, &one) {
 			printConfigError(stderr, err)
 		} else {
 			log.Error("cannot start", "error", err)
@@ -140,6 +140,9 @@ func check(path string, stdout, stderr io.Writer) error {
 	}
 	if f := cfg.Auth.DevicesFile; f != "" {
 		reg, err := devices.Load(f)
+		if err != nil && !errors.Is(err, devices.ErrInvalidFile) {
+			err = cfg.At("auth.devices_file", err.Error()) // cannot read it: say which key named it
+		}
 		if err != nil {
 			printConfigError(stderr, err)
 			return exitError{1}
@@ -152,7 +155,12 @@ func check(path string, stdout, stderr io.Writer) error {
 
 func printConfigError(w io.Writer, err error) {
 	var errs config.Errors // devices.Errors too: one type
-	if !errors.As(err, &errs) {
+	var one *config.Error
+	switch {
+	case errors.As(err, &errs):
+	case errors.As(err, &one):
+		errs = config.Errors{one}
+	default:
 		fmt.Fprintln(w, "isthmus:", err)
 		return
 	}
