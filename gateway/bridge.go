@@ -346,8 +346,7 @@ func (b *bridge) attachReceiver(req *amqp.LinkRequest) error {
 	case src.Dynamic:
 		// A temporary queue for request/reply (SPEC §5.2), deleted with its
 		// last consumer; any identity may have one.
-		q = b.queues.dynamic()
-		q.owner = identity
+		q = b.queues.dynamic(identity)
 		reply := *src
 		reply.Address = frames.Some(q.Name())
 		src = &reply

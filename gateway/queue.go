@@ -138,12 +138,13 @@ func (qs *queues) lookup(address string, create bool) *queue {
 
 // dynamic creates a temporary queue for a dynamic receiver (SPEC §5.2,
 // AMQP 1.0 §3.5.3 dynamic): it is deleted when its last consumer detaches.
-func (qs *queues) dynamic() *queue {
+func (qs *queues) dynamic(owner string) *queue {
 	var id [12]byte
 	_, _ = rand.Read(id[:]) // never fails (crypto/rand documents it)
 	name := dynamicPrefix + hex.EncodeToString(id[:])
 	q := qs.newQueue(name, config.Queue{Name: name})
 	q.temporary = true
+	q.owner = owner
 	qs.mu.Lock()
 	qs.nodes[name] = q
 	qs.mu.Unlock()

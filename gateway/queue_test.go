@@ -37,7 +37,7 @@ func (n *queueNode) Attach(req *amqp.LinkRequest) error {
 		case src == nil:
 			return &amqp.Error{Condition: frames.CondInvalidField, Description: "no source"}
 		case src.Dynamic:
-			q = n.qs.dynamic()
+			q = n.qs.dynamic("")
 			reply := *src
 			reply.Address = frames.Some(q.name)
 			opts.Source = &reply
