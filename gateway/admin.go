@@ -1,12 +1,20 @@
 package gateway
 
 import (
+	_ "embed"
 	"fmt"
 	"net/http"
 	"runtime"
+	"strings"
 
 	"github.com/VictoriaMetrics/metrics"
 )
+
+// statusPage is the admin endpoint's page for browsers: tables refreshed
+// from the JSON API every 2 seconds.
+//
+//go:embed static/status.html
+var statusPage []byte
 
 // adminMux serves the operator endpoint (SPEC §8): liveness, readiness and
 // Prometheus metrics. It is bound to 127.0.0.1 by default: keep it private.
@@ -33,13 +41,24 @@ func (s *Server) adminMux() http.Handler {
 	mux.HandleFunc("GET /api/v1/connections", s.apiConnections)
 	mux.HandleFunc("DELETE /api/v1/connections/{protocol}/{id}", s.apiKick)
 	mux.HandleFunc("GET /api/v1/devices", s.apiDevices)
+	mux.HandleFunc("GET /api/v1/status", s.apiStatus)
+	mux.HandleFunc("GET /api/v1/routes", s.apiRoutes)
+	mux.HandleFunc("GET /api/v1/queues", s.apiQueues)
+	mux.HandleFunc("GET /api/v1/uplinks", s.apiUplinks)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
 			return
 		}
+		if strings.Contains(r.Header.Get("Accept"), "text/html") {
+			// A browser: the status page, which reads the JSON API.
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'")
+			_, _ = w.Write(statusPage)
+			return
+		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "isthmus %s\n\n/livez    liveness\n/readyz   readiness (every listener up)\n/metrics  Prometheus metrics\n/api/v1/connections  connected clients (DELETE /api/v1/connections/{mqtt|amqp}/{id} disconnects one)\n/api/v1/devices      devices of the devices file: online, last seen, counters\n", s.build.Version)
+		fmt.Fprintf(w, "isthmus %s\n\n/livez    liveness\n/readyz   readiness (every listener up)\n/metrics  Prometheus metrics\n/api/v1/connections  connected clients (DELETE /api/v1/connections/{mqtt|amqp}/{id} disconnects one)\n/api/v1/devices      devices of the devices file: online, last seen, counters\n/api/v1/status       version, uptime, listeners, connection and message counts\n/api/v1/routes, /api/v1/queues, /api/v1/uplinks\n(a browser gets a status page here)\n", s.build.Version)
 	})
 	return mux
 }

@@ -1,6 +1,9 @@
 package gateway
 
 import (
+	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -69,5 +72,85 @@ func TestReloadKeepsListeners(t *testing.T) {
 	}
 	if v := g.metric(t, `isthmus_config_reloads_total{result="ok"}`); v != 1 {
 		t.Fatalf("reload counter = %v", v)
+	}
+}
+
+// TestAdminStatusAPI: /api/v1/status, routes, queues and uplinks answer JSON
+// with the gateway's real state, and a browser gets the status page.
+func TestAdminStatusAPI(t *testing.T) {
+	g := startGateway(t, bridgeYAML+"queues:\n  - name: work\n")
+	// Empty lists are [] for the status page's scripts, never null.
+	if _, body := httpDo(t, "GET", "http://"+g.admin+"/api/v1/connections"); !strings.Contains(body, `"connections": []`) {
+		t.Errorf("no clients: /api/v1/connections = %s", body)
+	}
+	c := v3(t, g.mqtt, "status-client", nil)
+	wait(t, c.Publish("status/x", 1, false, "one"), "publish")
+	snd := sender(t, amqpSession(t, g.amqpAddr(t)), "work")
+	if err := send(snd, "", "queued"); err != nil {
+		t.Fatalf("send to queue: %v", err)
+	}
+
+	var st apiStatus
+	getJSON(t, "http://"+g.admin+"/api/v1/status", &st)
+	if st.Version != "test" || st.GatewayID != "test-gw" || !st.Ready || st.Started.IsZero() {
+		t.Errorf("status header: %+v", st)
+	}
+	if st.Connections["mqtt_tcp"] != 1 || st.Connections["amqp"] != 1 {
+		t.Errorf("connections %v, want mqtt_tcp 1 and amqp 1", st.Connections)
+	}
+	if st.Messages["mqtt_received"] < 1 || st.Queues != 1 || st.MemoryBytes == 0 || len(st.Listeners) < 3 {
+		t.Errorf("status numbers: messages %v, queues %d, memory %d, listeners %v", st.Messages, st.Queues, st.MemoryBytes, st.Listeners)
+	}
+
+	var routes struct {
+		Routes     []apiRoute `json:"routes"`
+		Unroutable string     `json:"unroutable"`
+	}
+	getJSON(t, "http://"+g.admin+"/api/v1/routes", &routes)
+	if len(routes.Routes) != 2 || routes.Routes[0].Name != "default-mqtt-to-amqp" || routes.Routes[0].From != `mqtt "#"` || routes.Unroutable != "accept" {
+		t.Errorf("routes: %+v", routes)
+	}
+
+	var queues struct {
+		Queues []queueInfo `json:"queues"`
+	}
+	getJSON(t, "http://"+g.admin+"/api/v1/queues", &queues)
+	if len(queues.Queues) != 1 || queues.Queues[0].Name != "work" || queues.Queues[0].Messages != 1 || queues.Queues[0].Bytes == 0 {
+		t.Errorf("queues: %+v, want work holding 1 message", queues.Queues)
+	}
+
+	var uplinks struct {
+		Uplinks []any  `json:"uplinks"`
+		Note    string `json:"note"`
+	}
+	getJSON(t, "http://"+g.admin+"/api/v1/uplinks", &uplinks)
+	if len(uplinks.Uplinks) != 0 || !strings.Contains(uplinks.Note, "not implemented") {
+		t.Errorf("uplinks: %+v", uplinks)
+	}
+
+	req, _ := http.NewRequest("GET", "http://"+g.admin+"/", nil)
+	req.Header.Set("Accept", "text/html,application/xhtml+xml")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") || !strings.Contains(string(page), "/api/v1/status") {
+		t.Errorf("status page: %s, %d bytes", ct, len(page))
+	}
+	if code, body := httpDo(t, "GET", "http://"+g.admin+"/"); code != 200 || !strings.Contains(body, "/api/v1/status") || strings.Contains(body, "<html") {
+		t.Errorf("plain index: %d %q", code, body)
+	}
+}
+
+func getJSON(t *testing.T, url string, out any) {
+	t.Helper()
+	code, body := httpDo(t, "GET", url)
+	if code != 200 {
+		t.Fatalf("GET %s: %d %s", url, code, body)
+	}
+	if err := json.Unmarshal([]byte(body), out); err != nil {
+		t.Fatalf("GET %s: %v\n%s", url, err, body)
 	}
 }

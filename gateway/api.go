@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"encoding/json"
 	"net/http"
+	"runtime"
+	rtmetrics "runtime/metrics"
 	"slices"
 	"strconv"
 	"time"
@@ -22,7 +24,7 @@ type apiConnection struct {
 }
 
 func (s *Server) connections() []apiConnection {
-	var out []apiConnection
+	out := []apiConnection{} // [] rather than null in JSON
 	for _, c := range s.broker.Clients() {
 		out = append(out, apiConnection{Protocol: "mqtt", ID: c.ClientID, Identity: c.Identity, ClientID: c.ClientID,
 			Transport: c.Transport, Remote: c.RemoteAddr, Connected: c.Connected.UTC(), MessagesIn: c.MessagesIn})
@@ -114,4 +116,111 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
+}
+
+// apiStatus is /api/v1/status: the numbers an operator looks at first.
+type apiStatus struct {
+	Version       string           `json:"version"`
+	Commit        string           `json:"commit"`
+	Go            string           `json:"go"`
+	Platform      string           `json:"platform"`
+	GatewayID     string           `json:"gateway_id"`
+	Started       time.Time        `json:"started"`
+	UptimeSeconds int64            `json:"uptime_seconds"`
+	Ready         bool             `json:"ready"`
+	Listeners     []apiListener    `json:"listeners"`
+	Connections   map[string]int64 `json:"connections"` // mqtt_tcp, mqtt_tls, mqtt_ws, mqtt_wss, amqp
+	Messages      map[string]int64 `json:"messages"`    // counters since start
+	Auth          apiAuth          `json:"auth"`
+	Queues        int              `json:"queues"`
+	MemoryBytes   uint64           `json:"memory_bytes"` // Go heap and stacks in use (runtime/metrics), not RSS
+}
+
+type apiListener struct {
+	Name string `json:"name"`
+	URL  string `json:"url"`
+}
+
+type apiAuth struct {
+	Anonymous   bool   `json:"anonymous"`
+	DevicesFile string `json:"devices_file,omitempty"`
+	Devices     int    `json:"devices"`
+}
+
+func (s *Server) status() apiStatus {
+	cfg := s.cfg.Load()
+	st := apiStatus{
+		Version: s.build.Version, Commit: s.build.Commit, Go: runtime.Version(),
+		Platform: runtime.GOOS + "/" + runtime.GOARCH, GatewayID: cfg.Gateway.ID,
+		Ready: s.Ready(), Connections: map[string]int64{}, Messages: map[string]int64{},
+		Auth:   apiAuth{Anonymous: s.auth.anonymous.Load(), DevicesFile: cfg.Auth.DevicesFile},
+		Queues: s.bridge.queues.count(),
+	}
+	s.mu.Lock()
+	st.Started = s.startedAt.UTC()
+	s.mu.Unlock()
+	if !st.Started.IsZero() {
+		st.UptimeSeconds = int64(time.Since(st.Started) / time.Second)
+	}
+	for _, l := range s.Listeners() {
+		st.Listeners = append(st.Listeners, apiListener{Name: l.Name, URL: l.URL})
+	}
+	for t, n := range s.broker.Connections() {
+		st.Connections["mqtt_"+t] = n
+	}
+	var amqpConns int64
+	s.amqpConns.Range(func(_, _ any) bool { amqpConns++; return true })
+	st.Connections["amqp"] = amqpConns
+	in, out := s.broker.Stats()
+	st.Messages["mqtt_received"], st.Messages["mqtt_sent"] = in, out
+	st.Messages["bridged"] = int64(s.bridge.routed.Get())
+	st.Messages["no_route"] = int64(s.bridge.noRouteMQTT.Get() + s.bridge.noRouteAMQP.Get())
+	if reg := s.auth.reg.Load(); reg != nil {
+		st.Auth.Devices = len(reg.Devices())
+	}
+	st.MemoryBytes = memoryInUse()
+	return st
+}
+
+func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.status())
+}
+
+// apiRoute is one entry of /api/v1/routes.
+type apiRoute struct {
+	Name              string `json:"name"`
+	From              string `json:"from"`
+	To                string `json:"to"`
+	Delivery          string `json:"delivery"`
+	RequireSubscriber bool   `json:"require_subscriber,omitempty"`
+}
+
+func (s *Server) apiRoutes(w http.ResponseWriter, r *http.Request) {
+	out := []apiRoute{}
+	for _, rt := range s.bridge.router.Load().Routes() {
+		out = append(out, apiRoute{Name: rt.Name, From: rt.From.String(), To: rt.To.String(),
+			Delivery: rt.Delivery.String(), RequireSubscriber: rt.RequireSubscriber})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"routes": out, "unroutable": s.bridge.router.Load().Unroutable()})
+}
+
+func (s *Server) apiQueues(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"queues": s.bridge.queues.snapshot()})
+}
+
+func (s *Server) apiUplinks(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"uplinks": []any{}, "note": "uplinks (outgoing AMQP connections) are not implemented in this version"})
+}
+
+// memoryInUse is the Go runtime's heap objects plus goroutine stacks.
+func memoryInUse() uint64 {
+	samples := []rtmetrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/stacks:bytes"}}
+	rtmetrics.Read(samples)
+	var n uint64
+	for _, s := range samples {
+		if s.Value.Kind() == rtmetrics.KindUint64 {
+			n += s.Value.Uint64()
+		}
+	}
+	return n
 }

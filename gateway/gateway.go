@@ -71,6 +71,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	started   bool
+	startedAt time.Time
 	closing   bool
 	ready     atomic.Bool
 	bound     []Listener
@@ -161,6 +162,7 @@ func (s *Server) Start() error {
 		return errors.New("gateway: already started")
 	}
 	s.started = true
+	s.startedAt = time.Now()
 	cfg := s.cfg.Load()
 
 	type pending struct {

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"golang.org/x/time/rate"
 
 	"github.com/isthmus-iot/isthmus/amqp"
@@ -41,15 +42,17 @@ type deviceStats struct {
 // subscriber never holds a connecting client. Events beyond the queue are
 // dropped and counted.
 type presence struct {
-	s  *Server
-	ch chan presenceEvent
+	s       *Server
+	ch      chan presenceEvent
+	dropped *metrics.Counter
 
 	mu    sync.Mutex
 	stats map[string]*deviceStats // by identity; "" for anonymous clients
 }
 
 func newPresence(s *Server) *presence {
-	return &presence{s: s, ch: make(chan presenceEvent, 1024), stats: make(map[string]*deviceStats)}
+	return &presence{s: s, ch: make(chan presenceEvent, 1024), stats: make(map[string]*deviceStats),
+		dropped: s.metrics.NewCounter(`isthmus_presence_events_dropped_total`)}
 }
 
 func (p *presence) run(ctx context.Context) {
@@ -82,7 +85,7 @@ func (p *presence) note(ev presenceEvent, messagesIn uint64) {
 	select {
 	case p.ch <- ev:
 	default:
-		p.s.bridge.dropped.Inc()
+		p.dropped.Inc()
 	}
 }
 

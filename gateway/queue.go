@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -640,4 +642,36 @@ func decodeHeader(payload []byte) *frames.MessageHeader {
 		return nil
 	}
 	return msg.Header
+}
+
+// queueInfo is one entry of /api/v1/queues.
+type queueInfo struct {
+	Name      string `json:"name"`
+	Messages  int    `json:"messages"` // held: ready, being redelivered and in flight
+	Bytes     int64  `json:"bytes"`
+	Consumers int    `json:"consumers"`
+	Temporary bool   `json:"temporary"`         // dynamic reply queue
+	Pattern   string `json:"pattern,omitempty"` // the match: it was created for
+}
+
+// snapshot lists the queues, sorted by name.
+func (qs *queues) snapshot() []queueInfo {
+	qs.mu.Lock()
+	nodes := make([]*queue, 0, len(qs.nodes))
+	for _, q := range qs.nodes {
+		nodes = append(nodes, q)
+	}
+	qs.mu.Unlock()
+	out := make([]queueInfo, 0, len(nodes))
+	for _, q := range nodes {
+		q.mu.Lock()
+		qi := queueInfo{Name: q.name, Messages: q.held, Bytes: q.bytes, Consumers: q.consumers, Temporary: q.temporary}
+		q.mu.Unlock()
+		if q.auto {
+			qi.Pattern = q.cfg.Match
+		}
+		out = append(out, qi)
+	}
+	slices.SortFunc(out, func(a, b queueInfo) int { return strings.Compare(a.Name, b.Name) })
+	return out
 }

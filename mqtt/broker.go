@@ -301,6 +301,12 @@ func (b *Broker) Publish(topic string, payload []byte, retain bool, qos byte) er
 	return b.srv.Publish(topic, payload, retain, qos)
 }
 
+// Stats returns the PUBLISH packets received from clients and sent to them
+// since start.
+func (b *Broker) Stats() (received, sent int64) {
+	return atomic.LoadInt64(&b.srv.Info.MessagesReceived), atomic.LoadInt64(&b.srv.Info.MessagesSent)
+}
+
 // Connections returns the number of connected MQTT clients per transport.
 func (b *Broker) Connections() map[string]int64 {
 	out := make(map[string]int64, len(transports))
