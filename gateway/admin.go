@@ -45,6 +45,7 @@ func (s *Server) adminMux() http.Handler {
 	mux.HandleFunc("GET /api/v1/routes", s.apiRoutes)
 	mux.HandleFunc("GET /api/v1/queues", s.apiQueues)
 	mux.HandleFunc("GET /api/v1/uplinks", s.apiUplinks)
+	mux.HandleFunc("GET /api/v1/inspector", s.apiInspector)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
@@ -58,7 +59,7 @@ func (s *Server) adminMux() http.Handler {
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "isthmus %s\n\n/livez    liveness\n/readyz   readiness (every listener up)\n/metrics  Prometheus metrics\n/api/v1/connections  connected clients (DELETE /api/v1/connections/{mqtt|amqp}/{id} disconnects one)\n/api/v1/devices      devices of the devices file: online, last seen, counters\n/api/v1/status       version, uptime, listeners, connection and message counts\n/api/v1/routes, /api/v1/queues, /api/v1/uplinks\n(a browser gets a status page here)\n", s.build.Version)
+		fmt.Fprintf(w, "isthmus %s\n\n/livez    liveness\n/readyz   readiness (every listener up)\n/metrics  Prometheus metrics\n/api/v1/connections  connected clients (DELETE /api/v1/connections/{mqtt|amqp}/{id} disconnects one)\n/api/v1/devices      devices of the devices file: online, last seen, counters\n/api/v1/status       version, uptime, listeners, connection and message counts\n/api/v1/routes, /api/v1/queues, /api/v1/uplinks\n/api/v1/inspector    the last messages routed: from, routes, results, outcome\n(a browser gets a status page here)\n", s.build.Version)
 	})
 	return mux
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -152,5 +153,58 @@ func getJSON(t *testing.T, url string, out any) {
 	}
 	if err := json.Unmarshal([]byte(body), out); err != nil {
 		t.Fatalf("GET %s: %v\n%s", url, err, body)
+	}
+}
+
+// TestAdminInspector: the inspector records nothing until it is read, then
+// shows each routed message with its routes, their results and the answer
+// the sender got, newest first.
+func TestAdminInspector(t *testing.T) {
+	g := startGateway(t, bridgeYAML)
+	type inspected struct {
+		Messages []traceEvent `json:"messages"`
+	}
+	c := v3(t, g.mqtt, "inspected", nil)
+	wait(t, c.Publish("before/x", 1, false, "unseen"), "publish before the inspector is read")
+	var got inspected
+	getJSON(t, "http://"+g.admin+"/api/v1/inspector", &got)
+	if len(got.Messages) != 0 {
+		t.Fatalf("recorded before anyone looked: %+v", got.Messages)
+	}
+
+	sess := amqpSession(t, g.amqpAddr(t))
+	r := receiver(t, sess, "seen/+")
+	accept := func() {
+		t.Helper()
+		if err := r.AcceptMessage(context.Background(), receive(t, r)); err != nil {
+			t.Fatalf("accept: %v", err)
+		}
+	}
+	tok := c.Publish("seen/mqtt", 1, false, "one") // acknowledged once the AMQP receiver accepts
+	accept()
+	wait(t, tok, "publish")
+	snd := sender(t, sess, "seen/amqp")
+	done := make(chan error, 1)
+	go func() { done <- send(snd, "", "two") }() // settled once the receiver accepts
+	accept()
+	if err := <-done; err != nil {
+		t.Fatalf("AMQP send: %v", err)
+	}
+	eventually(t, "both messages inspected", func() bool {
+		getJSON(t, "http://"+g.admin+"/api/v1/inspector", &got)
+		return len(got.Messages) == 2
+	})
+	amqpIn, mqttIn := got.Messages[0], got.Messages[1]
+	if mqttIn.From != `mqtt "seen/mqtt"` || mqttIn.Client != "inspected" || mqttIn.Delivery != "QoS 1" ||
+		len(mqttIn.Routes) != 1 || mqttIn.Routes[0].Route != "default-mqtt-to-amqp" || mqttIn.Routes[0].Result != "1 receiver(s)" ||
+		mqttIn.Outcome != "acknowledged (reason 0x00)" {
+		t.Errorf("MQTT message: %+v", mqttIn)
+	}
+	if amqpIn.From != `amqp "seen/amqp"` || amqpIn.Delivery != "unsettled" || amqpIn.Outcome != "accepted" || len(amqpIn.Routes) != 2 ||
+		amqpIn.Routes[0].Route != "(topic address)" || amqpIn.Routes[1].Route != "default-amqp-to-mqtt" || amqpIn.Routes[1].Result != "published" {
+		t.Errorf("AMQP message: %+v", amqpIn)
+	}
+	if amqpIn.Seq <= mqttIn.Seq {
+		t.Errorf("not newest first: seq %d then %d", amqpIn.Seq, mqttIn.Seq)
 	}
 }

@@ -224,3 +224,11 @@ func memoryInUse() uint64 {
 	}
 	return n
 }
+
+// apiInspector returns the last messages the bridge routed, newest first,
+// and keeps the inspector recording for the next 30 seconds.
+func (s *Server) apiInspector(w http.ResponseWriter, r *http.Request) {
+	msgs := s.bridge.insp.read()
+	writeJSON(w, http.StatusOK, map[string]any{"messages": msgs,
+		"note": "recording while this is read (for 30 s after each read); the last 200 routed messages"})
+}

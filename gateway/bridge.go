@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,6 +42,7 @@ type bridge struct {
 	log       *slog.Logger
 	gatewayID string
 	router    atomic.Pointer[mapping.Router]
+	insp      inspector
 	fromMQTT  atomic.Bool // some route of router takes MQTT messages
 	topics    topicNodes
 	queues    *queues
@@ -120,6 +122,8 @@ func (b *bridge) setRouter(r *mapping.Router) {
 
 // Intercept implements mqtt.Interceptor.
 func (b *bridge) Intercept(p *mqtt.Publish, settle func(mqtt.Decision)) {
+	tr := b.insp.begin("mqtt "+quote(p.Topic), p.ClientID, p.Identity, "QoS "+strconv.Itoa(int(p.QoS)))
+	settle = b.insp.settleMQTT(tr, settle)
 	msg := fromMQTT(p)
 	env := mapping.Env{Sequence: b.seq.Add(1), Received: time.Now()}
 	var (
@@ -133,36 +137,43 @@ func (b *bridge) Intercept(p *mqtt.Publish, settle func(mqtt.Decision)) {
 			b.renderError.Inc()
 			b.log.Debug("route cannot map message", "route", m.Route.Name, "topic", p.Topic, "error", err)
 			refusal = &mqtt.Decision{Reason: 0x80, ReasonString: "mapping: " + err.Error()}
+			tr.hop(m.Route.Name, "", "mapping error: "+err.Error())
 			continue
 		}
 		b.skipped.Add(len(out.Skipped))
 		switch out.To {
 		case mapping.KindAMQP:
 			if q := b.queues.lookup(out.Address, true); q != nil {
-				switch err := b.toQueue(q, out.AMQP); {
+				err := b.toQueue(q, out.AMQP)
+				switch {
 				case err == nil:
 					took = true
 				case p.QoS > 0:
 					a := mapping.MQTTAck(enqueueOutcome(err), p.ProtocolVersion)
 					refusal = &mqtt.Decision{Reason: max(a.Reason, 0x80), ReasonString: a.ReasonString}
 				}
+				tr.hop(m.Route.Name, "queue "+quote(out.Address), queueResult(err))
 				continue
 			}
 			res := b.toTopic(out.Address, out.AMQP, out.Policy.Settled, p.QoS == 0)
+			tr.hop(m.Route.Name, "amqp "+quote(out.Address), describeTopic(res))
 			waits = append(waits, res.receipts...)
 			took = took || res.took > 0
 			busy = busy || res.busy > 0
 		case mapping.KindMQTT:
 			// MQTT → MQTT routes republish under another topic as the gateway.
-			if err := b.s.broker.PublishMessage(toMQTT(out.MQTT, out.Policy.QoS), mqtt.PublishOptions{RequireSubscriber: m.Route.RequireSubscriber}); err == nil {
+			err := b.s.broker.PublishMessage(toMQTT(out.MQTT, out.Policy.QoS), mqtt.PublishOptions{RequireSubscriber: m.Route.RequireSubscriber})
+			if err == nil {
 				took = true
 			}
+			tr.hop(m.Route.Name, "mqtt "+quote(out.MQTT.Topic), publishResult(err))
 		}
 	}
 	if took {
 		b.routed.Inc()
 	}
 	if settle == nil { // QoS 0: at-most-once, nothing to answer
+		b.insp.done(tr, "QoS 0: no answer")
 		return
 	}
 	if refusal != nil {
@@ -508,9 +519,17 @@ func (b *bridge) deliver(conn *amqp.Conn, address string, d *amqp.Delivery, seco
 	}
 	in := &mapping.AMQPMessage{Message: msg, Settled: d.SenderSettled(), SettleSecond: second,
 		ContainerID: conn.RemoteContainerID(), Identity: amqpIdentity(conn)}
+	delivery := "unsettled"
+	if d.SenderSettled() {
+		delivery = "pre-settled"
+	}
+	tr := b.insp.begin("amqp "+quote(address), in.ContainerID, in.Identity, delivery)
 
 	// The topic address's own receivers: AMQP to AMQP, the bare message untouched.
 	res := b.toTopic(address, mapping.ForwardAMQP(msg), d.SenderSettled(), d.SenderSettled())
+	if res.took+res.busy > 0 {
+		tr.hop("(topic address)", "amqp "+quote(address), describeTopic(res))
+	}
 	waits, took := res.receipts, res.took > 0
 	var worst frames.DeliveryState
 	if res.busy > 0 {
@@ -521,12 +540,14 @@ func (b *bridge) deliver(conn *amqp.Conn, address string, d *amqp.Delivery, seco
 		if err != nil {
 			b.renderError.Inc()
 			worst = rejected(frames.CondInvalidField, err.Error())
+			tr.hop(m.Route.Name, "", "mapping error: "+err.Error())
 			continue
 		}
 		b.skipped.Add(len(out.Skipped))
 		switch out.To {
 		case mapping.KindMQTT:
 			err := b.s.broker.PublishMessage(toMQTT(out.MQTT, out.Policy.QoS), mqtt.PublishOptions{RequireSubscriber: m.Route.RequireSubscriber})
+			tr.hop(m.Route.Name, "mqtt "+quote(out.MQTT.Topic), publishResult(err))
 			switch {
 			case errors.Is(err, mqtt.ErrNoSubscriber):
 				if worst == nil {
@@ -539,14 +560,17 @@ func (b *bridge) deliver(conn *amqp.Conn, address string, d *amqp.Delivery, seco
 			}
 		case mapping.KindAMQP:
 			if q := b.queues.lookup(out.Address, true); q != nil {
-				if err := b.toQueue(q, out.AMQP); err != nil {
+				err := b.toQueue(q, out.AMQP)
+				if err != nil {
 					worst = enqueueOutcome(err)
 				} else {
 					took = true
 				}
+				tr.hop(m.Route.Name, "queue "+quote(out.Address), queueResult(err))
 				continue
 			}
 			r := b.toTopic(out.Address, out.AMQP, out.Policy.Settled, d.SenderSettled())
+			tr.hop(m.Route.Name, "amqp "+quote(out.Address), describeTopic(r))
 			waits = append(waits, r.receipts...)
 			took = took || r.took > 0
 			if r.busy > 0 && worst == nil {
@@ -558,6 +582,7 @@ func (b *bridge) deliver(conn *amqp.Conn, address string, d *amqp.Delivery, seco
 		b.routed.Inc()
 	}
 	if d.SenderSettled() {
+		b.insp.done(tr, "pre-settled: no outcome")
 		return
 	}
 	if worst == nil && !took {
@@ -585,7 +610,25 @@ func (b *bridge) deliver(conn *amqp.Conn, address string, d *amqp.Delivery, seco
 	if worst == nil {
 		worst = &frames.Accepted{}
 	}
+	b.insp.done(tr, describeState(worst))
 	b.settle(d, worst)
+}
+
+func queueResult(err error) string {
+	if err != nil {
+		return "refused: " + err.Error()
+	}
+	return "queued"
+}
+
+func publishResult(err error) string {
+	switch {
+	case errors.Is(err, mqtt.ErrNoSubscriber):
+		return "no subscriber (require_subscriber)"
+	case err != nil:
+		return "failed: " + err.Error()
+	}
+	return "published"
 }
 
 func (b *bridge) settle(d *amqp.Delivery, state frames.DeliveryState) {
