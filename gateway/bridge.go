@@ -122,8 +122,11 @@ func (b *bridge) setRouter(r *mapping.Router) {
 
 // Intercept implements mqtt.Interceptor.
 func (b *bridge) Intercept(p *mqtt.Publish, settle func(mqtt.Decision)) {
-	tr := b.insp.begin("mqtt "+quote(p.Topic), p.ClientID, p.Identity, "QoS "+strconv.Itoa(int(p.QoS)))
-	settle = b.insp.settleMQTT(tr, settle)
+	var tr *traceEvent // nil unless the inspector is being read
+	if b.insp.on() {
+		tr = b.insp.begin("mqtt "+quote(p.Topic), p.ClientID, p.Identity, "QoS "+strconv.Itoa(int(p.QoS)))
+		settle = b.insp.settleMQTT(tr, settle)
+	}
 	msg := fromMQTT(p)
 	env := mapping.Env{Sequence: b.seq.Add(1), Received: time.Now()}
 	var (
@@ -137,7 +140,9 @@ func (b *bridge) Intercept(p *mqtt.Publish, settle func(mqtt.Decision)) {
 			b.renderError.Inc()
 			b.log.Debug("route cannot map message", "route", m.Route.Name, "topic", p.Topic, "error", err)
 			refusal = &mqtt.Decision{Reason: 0x80, ReasonString: "mapping: " + err.Error()}
-			tr.hop(m.Route.Name, "", "mapping error: "+err.Error())
+			if tr != nil {
+				tr.hop(m.Route.Name, "", "mapping error: "+err.Error())
+			}
 			continue
 		}
 		b.skipped.Add(len(out.Skipped))
@@ -152,11 +157,15 @@ func (b *bridge) Intercept(p *mqtt.Publish, settle func(mqtt.Decision)) {
 					a := mapping.MQTTAck(enqueueOutcome(err), p.ProtocolVersion)
 					refusal = &mqtt.Decision{Reason: max(a.Reason, 0x80), ReasonString: a.ReasonString}
 				}
-				tr.hop(m.Route.Name, "queue "+quote(out.Address), queueResult(err))
+				if tr != nil {
+					tr.hop(m.Route.Name, "queue "+quote(out.Address), queueResult(err))
+				}
 				continue
 			}
 			res := b.toTopic(out.Address, out.AMQP, out.Policy.Settled, p.QoS == 0)
-			tr.hop(m.Route.Name, "amqp "+quote(out.Address), describeTopic(res))
+			if tr != nil {
+				tr.hop(m.Route.Name, "amqp "+quote(out.Address), describeTopic(res))
+			}
 			waits = append(waits, res.receipts...)
 			took = took || res.took > 0
 			busy = busy || res.busy > 0
@@ -166,7 +175,9 @@ func (b *bridge) Intercept(p *mqtt.Publish, settle func(mqtt.Decision)) {
 			if err == nil {
 				took = true
 			}
-			tr.hop(m.Route.Name, "mqtt "+quote(out.MQTT.Topic), publishResult(err))
+			if tr != nil {
+				tr.hop(m.Route.Name, "mqtt "+quote(out.MQTT.Topic), publishResult(err))
+			}
 		}
 	}
 	if took {
@@ -519,15 +530,18 @@ func (b *bridge) deliver(conn *amqp.Conn, address string, d *amqp.Delivery, seco
 	}
 	in := &mapping.AMQPMessage{Message: msg, Settled: d.SenderSettled(), SettleSecond: second,
 		ContainerID: conn.RemoteContainerID(), Identity: amqpIdentity(conn)}
-	delivery := "unsettled"
-	if d.SenderSettled() {
-		delivery = "pre-settled"
+	var tr *traceEvent // nil unless the inspector is being read
+	if b.insp.on() {
+		delivery := "unsettled"
+		if d.SenderSettled() {
+			delivery = "pre-settled"
+		}
+		tr = b.insp.begin("amqp "+quote(address), in.ContainerID, in.Identity, delivery)
 	}
-	tr := b.insp.begin("amqp "+quote(address), in.ContainerID, in.Identity, delivery)
 
 	// The topic address's own receivers: AMQP to AMQP, the bare message untouched.
 	res := b.toTopic(address, mapping.ForwardAMQP(msg), d.SenderSettled(), d.SenderSettled())
-	if res.took+res.busy > 0 {
+	if tr != nil && res.took+res.busy > 0 {
 		tr.hop("(topic address)", "amqp "+quote(address), describeTopic(res))
 	}
 	waits, took := res.receipts, res.took > 0
@@ -540,14 +554,18 @@ func (b *bridge) deliver(conn *amqp.Conn, address string, d *amqp.Delivery, seco
 		if err != nil {
 			b.renderError.Inc()
 			worst = rejected(frames.CondInvalidField, err.Error())
-			tr.hop(m.Route.Name, "", "mapping error: "+err.Error())
+			if tr != nil {
+				tr.hop(m.Route.Name, "", "mapping error: "+err.Error())
+			}
 			continue
 		}
 		b.skipped.Add(len(out.Skipped))
 		switch out.To {
 		case mapping.KindMQTT:
 			err := b.s.broker.PublishMessage(toMQTT(out.MQTT, out.Policy.QoS), mqtt.PublishOptions{RequireSubscriber: m.Route.RequireSubscriber})
-			tr.hop(m.Route.Name, "mqtt "+quote(out.MQTT.Topic), publishResult(err))
+			if tr != nil {
+				tr.hop(m.Route.Name, "mqtt "+quote(out.MQTT.Topic), publishResult(err))
+			}
 			switch {
 			case errors.Is(err, mqtt.ErrNoSubscriber):
 				if worst == nil {
@@ -566,11 +584,15 @@ func (b *bridge) deliver(conn *amqp.Conn, address string, d *amqp.Delivery, seco
 				} else {
 					took = true
 				}
-				tr.hop(m.Route.Name, "queue "+quote(out.Address), queueResult(err))
+				if tr != nil {
+					tr.hop(m.Route.Name, "queue "+quote(out.Address), queueResult(err))
+				}
 				continue
 			}
 			r := b.toTopic(out.Address, out.AMQP, out.Policy.Settled, d.SenderSettled())
-			tr.hop(m.Route.Name, "amqp "+quote(out.Address), describeTopic(r))
+			if tr != nil {
+				tr.hop(m.Route.Name, "amqp "+quote(out.Address), describeTopic(r))
+			}
 			waits = append(waits, r.receipts...)
 			took = took || r.took > 0
 			if r.busy > 0 && worst == nil {
@@ -610,7 +632,9 @@ func (b *bridge) deliver(conn *amqp.Conn, address string, d *amqp.Delivery, seco
 	if worst == nil {
 		worst = &frames.Accepted{}
 	}
-	b.insp.done(tr, describeState(worst))
+	if tr != nil {
+		b.insp.done(tr, describeState(worst))
+	}
 	b.settle(d, worst)
 }
 

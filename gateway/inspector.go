@@ -49,19 +49,18 @@ type inspector struct {
 	next int
 }
 
-// begin starts a trace, or returns nil when nobody is inspecting.
+// on reports whether someone is inspecting. Callers check it before they
+// build a trace's strings, so that an uninspected message allocates nothing.
+func (in *inspector) on() bool { return time.Now().UnixNano() < in.until.Load() }
+
+// begin starts a trace; call it only when on.
 func (in *inspector) begin(from, client, identity, delivery string) *traceEvent {
-	if time.Now().UnixNano() >= in.until.Load() {
-		return nil
-	}
 	return &traceEvent{Seq: in.seq.Add(1), Time: time.Now().UTC(), From: from, Client: client, Identity: identity, Delivery: delivery}
 }
 
-// hop adds what a route did; a nil trace ignores it.
+// hop adds what a route did.
 func (t *traceEvent) hop(route, to, result string) {
-	if t != nil {
-		t.Routes = append(t.Routes, traceHop{Route: route, To: to, Result: result})
-	}
+	t.Routes = append(t.Routes, traceHop{Route: route, To: to, Result: result})
 }
 
 // done records the trace with its outcome.
