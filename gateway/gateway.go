@@ -1,7 +1,10 @@
 // Package gateway is the bridge: it owns the listeners, goroutines and
-// lifecycle, and wires the protocol engines to each other and to the admin
-// endpoint. In this version it serves the MQTT face (TCP, TLS, WebSocket) and
-// the admin endpoint; the AMQP side and the mapping slot in next to mqtt.
+// lifecycle, and wires the protocol engines to each other, to the devices
+// file and to the admin endpoint. It serves MQTT (TCP, TLS, WebSocket) through
+// package mqtt and AMQP 1.0 (TCP, TLS, WebSocket) through package amqp, carries
+// messages between them by the routes of package mapping, holds the queues,
+// authenticates and authorizes both protocols against package devices, and
+// publishes presence events.
 //
 // Lifecycle follows net/http: New builds everything and checks the config,
 // Start binds every listener (so "address in use" is reported before anything
