@@ -80,7 +80,7 @@ const localRoutes = `routes:
 
 // writeFile replaces a file in one rename, so that the gateway never reads
 // it half-written.
-func writeFile(t *testing.T, path, content string) {
+func writeFile(t testing.TB, path, content string) {
 	t.Helper()
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
@@ -106,7 +106,7 @@ type gatewayProc struct {
 // runGateway starts the binary with args (which make it run a gateway and
 // log JSON to stderr). At cleanup it is stopped with SIGTERM, and killed
 // if it is still running 5s later.
-func runGateway(t *testing.T, args ...string) *gatewayProc {
+func runGateway(t testing.TB, args ...string) *gatewayProc {
 	t.Helper()
 	g := &gatewayProc{cmd: exec.Command(binary, args...), changed: make(chan struct{}), done: make(chan struct{})}
 	g.cmd.Env = append(os.Environ(), "ISTHMUS_CONFIG=")
@@ -166,7 +166,7 @@ func (g *gatewayProc) log() []string {
 }
 
 // waitLog waits for a JSON log line from index from on that match accepts.
-func (g *gatewayProc) waitLog(t *testing.T, from int, timeout time.Duration, match func(logLine) bool) logLine {
+func (g *gatewayProc) waitLog(t testing.TB, from int, timeout time.Duration, match func(logLine) bool) logLine {
 	t.Helper()
 	deadline := time.After(timeout)
 	for i := from; ; {
@@ -199,7 +199,7 @@ func msgIs(msg string) func(logLine) bool {
 
 // listening waits for the "listening" line of each named listener and
 // returns their URLs by name.
-func (g *gatewayProc) listening(t *testing.T, names ...string) map[string]string {
+func (g *gatewayProc) listening(t testing.TB, names ...string) map[string]string {
 	t.Helper()
 	urls := map[string]string{}
 	for _, name := range names {
@@ -210,7 +210,7 @@ func (g *gatewayProc) listening(t *testing.T, names ...string) map[string]string
 }
 
 // exited waits for the process to end by itself and returns what Wait said.
-func (g *gatewayProc) exited(t *testing.T, within time.Duration) error {
+func (g *gatewayProc) exited(t testing.TB, within time.Duration) error {
 	t.Helper()
 	select {
 	case <-g.done:

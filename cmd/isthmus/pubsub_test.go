@@ -21,7 +21,7 @@ type gatewayURLs struct {
 // startGateway runs the binary in local mode's shape (anonymous, the two
 // transparent routes of docs/mapping.md) on ephemeral ports and reads the
 // URLs from its "listening" log lines. It is stopped with SIGTERM at cleanup.
-func startGateway(t *testing.T) gatewayURLs {
+func startGateway(t testing.TB) gatewayURLs {
 	t.Helper()
 	dir := t.TempDir()
 	cfgFile := filepath.Join(dir, "isthmus.yaml")

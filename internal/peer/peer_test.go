@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -504,4 +505,49 @@ func parseProcNetAddr(s string) (netip.AddrPort, error) {
 	}
 	a, _ := netip.AddrFromSlice(raw)
 	return netip.AddrPortFrom(a.Unmap(), uint16(p)), nil
+}
+
+// TestRabbitMQWithMQTT: the MQTT plugin of a private node answers an
+// anonymous MQTT 3.1.1 CONNECT, and a QoS 0 message published over MQTT
+// reaches an AMQP 1.0 receiver of /topic/KEY (MQTT topics are amq.topic
+// routing keys with '/' turned into '.').
+func TestRabbitMQWithMQTT(t *testing.T) {
+	r := StartRabbitMQWith(t, RabbitMQOptions{MQTT: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := amqp.Dial(ctx, r.URL(), &amqp.ConnOptions{SASLType: amqp.SASLTypeAnonymous()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	sess, err := conn.NewSession(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv, err := sess.NewReceiver(ctx, "/topic/peer.smoke", &amqp.ReceiverOptions{Credit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	c, err := net.DialTimeout("tcp", r.MQTTAddr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("MQTT port %s: %v", r.MQTTAddr, err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	id := "peer-smoke"
+	c.Write(append([]byte{0x10, byte(12 + len(id)), 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 30, 0, byte(len(id))}, id...))
+	ack := make([]byte, 4)
+	if _, err := io.ReadFull(c, ack); err != nil || ack[0] != 0x20 || ack[3] != 0 {
+		t.Fatalf("CONNACK % x, %v", ack, err)
+	}
+	topic, body := "peer/smoke", "over mqtt"
+	c.Write(append(append([]byte{0x30, byte(2 + len(topic) + len(body)), 0, byte(len(topic))}, topic...), body...))
+	m, err := rcv.Receive(ctx, nil)
+	if err != nil {
+		t.Fatalf("AMQP receive: %v", err)
+	}
+	if got := string(m.GetData()); got != body {
+		t.Fatalf("got %q", got)
+	}
 }

@@ -30,6 +30,8 @@ type Proc struct {
 	WSAddr string
 	// NodeName is the Erlang node name (StartRabbitMQ only), for rabbitmqctl -n.
 	NodeName string
+	// MQTTAddr is host:port of the MQTT listener (StartRabbitMQWith and MQTT only).
+	MQTTAddr string
 
 	cmd    *exec.Cmd
 	stdout *lineLog

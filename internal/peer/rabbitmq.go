@@ -90,8 +90,22 @@ var rabbitSeq atomic.Int64
 // NodeName the Erlang node name; Ctl runs rabbitmqctl against it.
 func StartRabbitMQ(t testing.TB) *Proc {
 	t.Helper()
+	return StartRabbitMQWith(t, RabbitMQOptions{})
+}
+
+// RabbitMQOptions adds plugins to a private node.
+type RabbitMQOptions struct {
+	// MQTT enables rabbitmq_mqtt on a free loopback port (Proc.MQTTAddr), with
+	// anonymous clients mapped to guest and topics on amq.topic: the setup of
+	// the side-by-side benchmarks (SPEC §9).
+	MQTT bool
+}
+
+// StartRabbitMQWith is StartRabbitMQ with the plugins o asks for.
+func StartRabbitMQWith(t testing.TB, o RabbitMQOptions) *Proc {
+	t.Helper()
 	server, ctl := rabbitBins(t)
-	p, err := startRabbitMQ(server, ctl, t.TempDir(), false)
+	p, err := startRabbitMQ(server, ctl, t.TempDir(), false, o)
 	if err != nil {
 		t.Fatalf("peer: %v", err)
 	}
@@ -137,7 +151,7 @@ func SharedRabbitMQ(t testing.TB) *Proc {
 	if shared.p == nil && shared.err == nil {
 		dir, err := os.MkdirTemp("", "isthmus-rabbitmq-")
 		if err == nil {
-			shared.p, err = startRabbitMQ(server, ctl, dir, true)
+			shared.p, err = startRabbitMQ(server, ctl, dir, true, RabbitMQOptions{})
 		}
 		// Remember a failure: every later test would only fail the same
 		// way after another 90 s.
@@ -185,12 +199,22 @@ log.file = false
 disk_free_limit.absolute = 1MB
 `
 
-func startRabbitMQ(server, ctl, dir string, removeDir bool) (*Proc, error) {
-	ports, err := freePorts(3)
+// rabbitMQTTConf is added to rabbitmq.conf with RabbitMQOptions.MQTT.
+const rabbitMQTTConf = `mqtt.listeners.tcp.default = 127.0.0.1:%d
+mqtt.listeners.ssl = none
+mqtt.allow_anonymous = true
+mqtt.default_user = guest
+mqtt.default_pass = guest
+mqtt.vhost = /
+mqtt.exchange = amq.topic
+`
+
+func startRabbitMQ(server, ctl, dir string, removeDir bool, o RabbitMQOptions) (*Proc, error) {
+	ports, err := freePorts(4)
 	if err != nil {
 		return nil, err
 	}
-	amqpPort, distPort, epmdPort := ports[0], ports[1], ports[2]
+	amqpPort, distPort, epmdPort, mqttPort := ports[0], ports[1], ports[2], ports[3]
 	node := fmt.Sprintf("isthmus%dn%d@localhost", os.Getpid(), rabbitSeq.Add(1))
 
 	for _, d := range []string{"mnesia", "log", "home"} {
@@ -198,10 +222,15 @@ func startRabbitMQ(server, ctl, dir string, removeDir bool) (*Proc, error) {
 			return nil, err
 		}
 	}
+	plugins, conf := "[rabbitmq_amqp1_0].\n", fmt.Sprintf(rabbitConf, amqpPort, distPort)
+	if o.MQTT {
+		plugins = "[rabbitmq_amqp1_0,rabbitmq_mqtt].\n"
+		conf += fmt.Sprintf(rabbitMQTTConf, mqttPort)
+	}
 	files := map[string]string{
-		// Only the AMQP 1.0 plugin: no management (15672), no Prometheus.
-		"enabled_plugins": "[rabbitmq_amqp1_0].\n",
-		"rabbitmq.conf":   fmt.Sprintf(rabbitConf, amqpPort, distPort),
+		// The AMQP 1.0 plugin (and MQTT when asked): no management (15672), no Prometheus.
+		"enabled_plugins": plugins,
+		"rabbitmq.conf":   conf,
 		// Empty, so /etc/rabbitmq/rabbitmq-env.conf is not read.
 		"rabbitmq-env.conf": "",
 	}
@@ -272,6 +301,13 @@ func startRabbitMQ(server, ctl, dir string, removeDir bool) (*Proc, error) {
 	if out, err := p.rabbit.run(left, "-n", node, "await_startup", "--timeout", strconv.Itoa(int(left.Seconds()))); err != nil {
 		p.Stop()
 		return nil, fmt.Errorf("rabbitmq %s: await_startup: %w\n%s\n%s", node, err, out, tail(p.Output(), 60))
+	}
+	if o.MQTT {
+		p.MQTTAddr = fmt.Sprintf("127.0.0.1:%d", mqttPort)
+		if err := waitTCP(p.MQTTAddr, 10*time.Second, p.Done()); err != nil {
+			p.Stop()
+			return nil, fmt.Errorf("rabbitmq %s: MQTT port: %w\n%s", node, err, tail(p.Output(), 60))
+		}
 	}
 	p.rabbit.startup = time.Since(started)
 	return p, nil
