@@ -83,14 +83,18 @@ type interception struct {
 	pending  map[pendingKey]*pendingPublish
 	queues   map[string][]*pendingPublish // per client id, in arrival order
 	injected map[pendingKey]bool          // being re-injected: OnPublish lets it through
+	// releasing holds, per client, decided publishes for the client's
+	// releaser goroutine; a client has a key here while its releaser runs.
+	releasing map[string][]*pendingPublish
 }
 
 func newInterception(b *Broker, ic Interceptor) *interception {
 	return &interception{
 		b: b, ic: ic,
-		pending:  make(map[pendingKey]*pendingPublish),
-		queues:   make(map[string][]*pendingPublish),
-		injected: make(map[pendingKey]bool),
+		pending:   make(map[pendingKey]*pendingPublish),
+		queues:    make(map[string][]*pendingPublish),
+		injected:  make(map[pendingKey]bool),
+		releasing: make(map[string][]*pendingPublish),
 	}
 }
 
@@ -159,13 +163,40 @@ func (x *interception) settle(clientID string, key pendingKey, d Decision) {
 			x.injected[pendingKey{clientID, r.pk.PacketID}] = true
 		}
 	}
+	if len(ready) == 0 {
+		x.mu.Unlock()
+		return
+	}
+	batch, running := x.releasing[clientID]
+	x.releasing[clientID] = append(batch, ready...)
 	x.mu.Unlock()
+	if !running {
+		go x.releaser(clientID)
+	}
+}
 
-	// The client may have reconnected since: acknowledge on its current
-	// connection, which is the one that will otherwise retransmit.
-	cl, ok := x.b.srv.Clients.Get(clientID)
-	for _, r := range ready {
-		x.release(clientID, cl, ok, r)
+// releaser hands a client's decided publishes to mochi, one goroutine per
+// client while there is work: acknowledgements leave in arrival order
+// [MQTT-4.6.0-2] even when two decisions come at once, and the deep mochi
+// call chain of a release runs on a stack that has already grown, not on a
+// fresh goroutine per message.
+func (x *interception) releaser(clientID string) {
+	for {
+		x.mu.Lock()
+		batch := x.releasing[clientID]
+		if len(batch) == 0 {
+			delete(x.releasing, clientID)
+			x.mu.Unlock()
+			return
+		}
+		x.releasing[clientID] = nil // still present: this releaser runs
+		x.mu.Unlock()
+		// The client may have reconnected since: acknowledge on its current
+		// connection, which is the one that will otherwise retransmit.
+		cl, ok := x.b.srv.Clients.Get(clientID)
+		for _, r := range batch {
+			x.release(clientID, cl, ok, r)
+		}
 	}
 }
 

@@ -229,3 +229,54 @@ func TestInterceptedQoS0(t *testing.T) {
 		t.Fatal("QoS 0 not delivered")
 	}
 }
+
+// TestInterceptedAckOrderConcurrent: decisions that arrive at once, from many
+// goroutines and in any order, still release the PUBACKs in the order the
+// publishes came [MQTT-4.6.0-2].
+func TestInterceptedAckOrderConcurrent(t *testing.T) {
+	h := &holder{got: make(chan struct{}, 1000)}
+	addr := startIntercepted(t, h)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	id := "order"
+	c.Write(append([]byte{0x10, byte(12 + len(id)), 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 60, 0, byte(len(id))}, id...))
+	r := bufio.NewReader(c)
+	ack := make([]byte, 4)
+	if _, err := io.ReadFull(r, ack); err != nil || ack[0] != 0x20 || ack[3] != 0 {
+		t.Fatalf("CONNACK % x %v", ack, err)
+	}
+	const n = 200
+	for i := 1; i <= n; i++ {
+		topic := fmt.Sprintf("o/%d", i)
+		// PUBLISH QoS 1: topic, packet id, payload "x".
+		c.Write(append(append([]byte{0x32, byte(2 + len(topic) + 2 + 1), 0, byte(len(topic))}, topic...), byte(i>>8), byte(i), 'x'))
+	}
+	for range n {
+		h.next(t)
+	}
+	// Settle from n goroutines released together, so decisions race.
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			h.settle(n-1-i, Decision{})
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for want := 1; want <= n; want++ {
+		if _, err := io.ReadFull(r, ack); err != nil {
+			t.Fatalf("PUBACK %d: %v", want, err)
+		}
+		if got := int(ack[2])<<8 | int(ack[3]); ack[0] != 0x40 || got != want {
+			t.Fatalf("PUBACK %d of %d: % x (packet id %d), want packet id %d", want, n, ack, got, want)
+		}
+	}
+}
