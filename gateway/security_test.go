@@ -1346,3 +1346,17 @@ func TestSecurityWSSCertificate(t *testing.T) {
 		})
 	}
 }
+
+// TestSecurityWillTopic: mochi publishes a will without an ACL check, so the
+// will topic is checked at CONNECT: outside the device's publish patterns the
+// connection is refused (as Mosquitto does), inside it is admitted.
+func TestSecurityWillTopic(t *testing.T) {
+	g := startGateway(t, secAuth(secDevices(t, "", secDefaultDevs()), false))
+	for _, v := range secRefused {
+		p := connectCreds(v.version, "will-42", "sensor-42", secPW42)
+		p.will = &will{topic: "devices/sensor-7/status", payload: "gone"}
+		secExpectCode(t, g.mqtt, p, v.refused, "will on another device's topic")
+		p.will = &will{topic: "devices/sensor-42/status", payload: "gone"}
+		secExpectCode(t, g.mqtt, p, 0, "will on its own topic")
+	}
+}
