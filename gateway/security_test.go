@@ -147,6 +147,14 @@ var secAMQPYAML = strings.Replace(bridgeYAML, "amqp:\n  listen: 127.0.0.1:0\n", 
 // client with: 0x86 bad user name or password (5), 0x05 not authorized (3.1.1).
 var secRefused = []struct{ version, refused byte }{{5, 0x86}, {4, 0x05}}
 
+// secIDRefused: the CONNACK codes for a client id held by another identity's
+// session: 0x85 client identifier not valid (5), 0x02 identifier rejected (3.1.1).
+var secIDRefused = []struct{ version, refused byte }{{5, 0x85}, {4, 0x02}}
+
+// secNotAuthorized: the CONNACK codes for a will topic outside the ACL:
+// 0x87 not authorized (5), 0x05 (3.1.1).
+var secNotAuthorized = []struct{ version, refused byte }{{5, 0x87}, {4, 0x05}}
+
 // secExpectCode connects with p and reports what when the CONNACK code is not want.
 func secExpectCode(t *testing.T, addr string, p mqttConnect, want byte, what string) {
 	t.Helper()
@@ -459,7 +467,7 @@ func TestSecurityClientIDTakeover(t *testing.T) {
 
 	// Live session of sensor-42 under id "shared".
 	live := v5(t, g.mqtt, "shared", v5Opts{user: "sensor-42", pass: secPW42})
-	for _, v := range secRefused {
+	for _, v := range secIDRefused {
 		secExpectCode(t, g.mqtt, connectCreds(v.version, "shared", "sensor-7", secPW7), v.refused, "sensor-7 taking over sensor-42's connected client id")
 		secExpectCode(t, g.mqtt, mqttConnect{version: v.version, clientID: "shared", keepAlive: 30}, v.refused, "anonymous client taking over sensor-42's client id")
 	}
@@ -490,7 +498,7 @@ func TestSecurityClientIDTakeover(t *testing.T) {
 	c.Write([]byte{0xe0, 0})
 	c.Close()
 	eventually(t, "durable-42 offline", func() bool { return !g.broker.ClientConnected("durable-42") })
-	for _, v := range secRefused {
+	for _, v := range secIDRefused {
 		p := connectCreds(v.version, "durable-42", "sensor-7", secPW7)
 		p.keep = true
 		secExpectCode(t, g.mqtt, p, v.refused, "sensor-7 taking over sensor-42's offline session")
@@ -1352,7 +1360,7 @@ func TestSecurityWSSCertificate(t *testing.T) {
 // connection is refused (as Mosquitto does), inside it is admitted.
 func TestSecurityWillTopic(t *testing.T) {
 	g := startGateway(t, secAuth(secDevices(t, "", secDefaultDevs()), false))
-	for _, v := range secRefused {
+	for _, v := range secNotAuthorized {
 		p := connectCreds(v.version, "will-42", "sensor-42", secPW42)
 		p.will = &will{topic: "devices/sensor-7/status", payload: "gone"}
 		secExpectCode(t, g.mqtt, p, v.refused, "will on another device's topic")

@@ -113,45 +113,68 @@ func connTLS(c net.Conn) *tls.ConnectionState {
 	return nil
 }
 
-// OnConnectAuthenticate asks Options.Auth, refuses a client id held by
-// another identity's session, and records the client.
-func (h *hook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
+// admit asks Options.Auth about a CONNECT, refuses a client id held by
+// another identity's session and a will topic the identity may not publish
+// to, and returns the identity, or the CONNACK code of the refusal.
+func (h *hook) admit(cl *mochi.Client, pk packets.Packet) (string, packets.Code, error) {
 	b := h.b
-	id := ""
-	if a := b.opts.Auth; a != nil {
-		req := &ConnectRequest{
-			ClientID:        cl.ID,
-			Username:        string(pk.Connect.Username),
-			Password:        pk.Connect.Password,
-			UsernameFlag:    pk.Connect.UsernameFlag,
-			PasswordFlag:    pk.Connect.PasswordFlag,
-			ProtocolVersion: pk.ProtocolVersion,
-			Transport:       cl.Net.Listener,
-			RemoteAddr:      cl.Net.Remote,
-			TLS:             connTLS(cl.Net.Conn),
-		}
-		var err error
-		id, err = a.Authenticate(req)
-		if err == nil {
-			if old, ok := b.srv.Clients.Get(cl.ID); ok && old != cl && !bytes.Equal(old.Properties.Username, []byte(id)) {
-				err = ErrIdentityMismatch
-			}
-		}
-		// mochi publishes a will without asking OnACLCheck: check it now, as
-		// Mosquitto does, rather than let a will reach a topic the client may
-		// not publish to.
-		if err == nil && pk.Connect.WillFlag && !a.Allow(id, pk.Connect.WillTopic, true) {
-			err = ErrWillNotAllowed
-		}
-		if err != nil {
-			b.m.rejected("not_authorized")
-			// The user name is logged (it is an id, not a secret); the password never.
-			b.log.Info("MQTT client refused", "client_id", cl.ID, "username", req.Username,
-				"remote", cl.Net.Remote, "transport", cl.Net.Listener, "error", err)
-			return false
+	a := b.opts.Auth
+	if a == nil {
+		return "", packets.CodeSuccess, nil
+	}
+	req := &ConnectRequest{
+		ClientID:        cl.ID,
+		Username:        string(pk.Connect.Username),
+		Password:        pk.Connect.Password,
+		UsernameFlag:    pk.Connect.UsernameFlag,
+		PasswordFlag:    pk.Connect.PasswordFlag,
+		ProtocolVersion: pk.ProtocolVersion,
+		Transport:       cl.Net.Listener,
+		RemoteAddr:      cl.Net.Remote,
+		TLS:             connTLS(cl.Net.Conn),
+	}
+	id, err := a.Authenticate(req)
+	if err != nil {
+		return "", packets.ErrBadUsernameOrPassword, err
+	}
+	if old, ok := b.srv.Clients.Get(cl.ID); ok && old != cl && !bytes.Equal(old.Properties.Username, []byte(id)) {
+		return "", packets.ErrClientIdentifierNotValid, ErrIdentityMismatch
+	}
+	// mochi publishes a will without asking OnACLCheck: check it now, as
+	// Mosquitto does, rather than let a will reach a topic the client may
+	// not publish to.
+	if pk.Connect.WillFlag && !a.Allow(id, pk.Connect.WillTopic, true) {
+		return "", packets.ErrNotAuthorized, ErrWillNotAllowed
+	}
+	return id, packets.CodeSuccess, nil
+}
+
+// refuse answers a refused CONNECT with the reason code that says why: MQTT 5
+// 0x86 (credentials), 0x85 (client id of another identity) or 0x87 (will
+// topic); MQTT 3.1.1 has only 0x02 (identifier rejected) and 0x05 (not
+// authorized, what Mosquitto answers a wrong password with). mochi's own
+// refusal from OnConnectAuthenticate could only say 0x86.
+func (h *hook) refuse(cl *mochi.Client, pk packets.Packet, code packets.Code, err error) error {
+	h.b.m.rejected("not_authorized")
+	// The user name is logged (it is an id, not a secret); the password never.
+	h.b.log.Info("MQTT client refused", "client_id", cl.ID, "username", string(pk.Connect.Username),
+		"remote", cl.Net.Remote, "transport", cl.Net.Listener, "reason_code", code.Code, "error", err)
+	if pk.ProtocolVersion < 5 {
+		if code == packets.ErrClientIdentifierNotValid {
+			code = packets.Err3ClientIdentifierNotValid
+		} else {
+			code = packets.Err3NotAuthorized
 		}
 	}
-	cl.Properties.Username = []byte(id)
+	_ = h.b.srv.SendConnack(cl, code, false, nil)
+	return code
+}
+
+// OnConnectAuthenticate records a client that OnConnect admitted (mochi asks
+// only after OnConnect returned nil).
+func (h *hook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
+	b := h.b
+	id := identity(cl)
 	st := &clientState{info: ClientInfo{
 		ClientID: cl.ID, Identity: id, Transport: cl.Net.Listener, RemoteAddr: cl.Net.Remote,
 		ProtocolVersion: pk.ProtocolVersion, Connected: time.Now(),

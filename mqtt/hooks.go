@@ -41,10 +41,18 @@ var provided = func() (t [256]bool) {
 
 func (h *hook) Provides(b byte) bool { return provided[b] }
 
-// OnConnect lowers an MQTT 5 client's keepalive to KeepaliveMax and tells the
-// client through the Server Keep Alive property [MQTT-3.2.2-21]. 3.1.1 has no
+// OnConnect authenticates the client (see admit), then lowers an MQTT 5
+// client's keepalive to KeepaliveMax and tells the client through the Server
+// Keep Alive property [MQTT-3.2.2-21]. 3.1.1 has no
 // such property, so a 3.1.1 client keeps its own value.
 func (h *hook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
+	// Authentication first (auth.go): mochi sends no CONNACK when OnConnect
+	// fails, so refuse answers with its own, precise code.
+	id, code, err := h.admit(cl, pk)
+	if err != nil {
+		return h.refuse(cl, pk, code, err)
+	}
+	cl.Properties.Username = []byte(id)
 	max := h.b.opts.KeepaliveMax
 	if max <= 0 || pk.ProtocolVersion < 5 {
 		return nil
